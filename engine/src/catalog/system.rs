@@ -1,0 +1,75 @@
+//! The system relations: fixed ids, fixed root pages, fixed row layouts.
+//! docs/FORMAT.md lists their columns.
+
+use crate::page::PageId;
+use crate::value::ColumnType::{self, Bool, Bytes, Int64, Text};
+
+/// A system relation's identity and row layout.
+#[derive(Debug)]
+pub struct SysRelation {
+    pub id: u64,
+    pub name: &'static str,
+    pub root_page: PageId,
+    pub types: &'static [ColumnType],
+}
+
+/// (id, name)
+pub const DATABASES: SysRelation = SysRelation {
+    id: 1,
+    name: "catalog_databases",
+    root_page: 1,
+    types: &[Int64, Text],
+};
+
+/// (id, database_id, name)
+pub const SCHEMAS: SysRelation = SysRelation {
+    id: 2,
+    name: "catalog_schemas",
+    root_page: 2,
+    types: &[Int64, Int64, Text],
+};
+
+/// (id, schema_id, name, root_page)
+pub const TABLES: SysRelation = SysRelation {
+    id: 3,
+    name: "catalog_tables",
+    root_page: 3,
+    types: &[Int64, Int64, Text, Int64],
+};
+
+/// (id, table_id, position, name, type_code, nullable, dropped)
+pub const COLUMNS: SysRelation = SysRelation {
+    id: 4,
+    name: "catalog_columns",
+    root_page: 4,
+    types: &[Int64, Int64, Int64, Text, Int64, Bool, Bool],
+};
+
+/// (id, table_id, name, column_ids, unique, root_page): filled by the index layer.
+pub const INDEXES: SysRelation = SysRelation {
+    id: 5,
+    name: "catalog_indexes",
+    root_page: 5,
+    types: &[Int64, Int64, Text, Bytes, Bool, Int64],
+};
+
+/// (dependent_id, referenced_id, kind): filled as dependent object kinds arrive.
+pub const DEPENDENCIES: SysRelation = SysRelation {
+    id: 6,
+    name: "catalog_dependencies",
+    root_page: 6,
+    types: &[Int64, Int64, Int64],
+};
+
+/// All system relations, in root-page order.
+pub const SYSTEM_RELATIONS: [&SysRelation; 6] = [
+    &DATABASES,
+    &SCHEMAS,
+    &TABLES,
+    &COLUMNS,
+    &INDEXES,
+    &DEPENDENCIES,
+];
+
+/// The first page id after the system relations' roots.
+pub const FIRST_USER_PAGE_ID: PageId = 7;

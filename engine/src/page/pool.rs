@@ -1,0 +1,671 @@
+//! The buffer pool: every live page, its committed versions, and the writer's pending one.
+//!
+//! MVCC lives here, at page granularity. Each page has a list of committed versions in
+//! commit order, each tagged with the LSN of its transaction's commit record, and at most
+//! one pending version belonging to the single active write transaction. A reader with
+//! snapshot `visible_below` sees, for each page, the newest version committed below it.
+//! Writers copy a page on first touch (`Arc::make_mut`), so a reader holding a page is
+//! never blocked and never sees a change under its feet.
+//!
+//! A version's bytes live in memory, in an image-store slot, or both. The pool keeps at
+//! most `resident_max` bodies in memory; past that it evicts by a clock sweep, first
+//! writing a body that has no slot yet into a free slot (a "spill"). Pending versions spill
+//! too (steal): a slot not referenced by the committed manifest is invisible to recovery,
+//! so no undo is ever needed. A checkpoint reuses a spilled slot as the page's new durable
+//! home when the version is unchanged since.
+//!
+//! Slots are reference counted: by the committed manifest and by every version that holds
+//! one. A slot returns to the free set only at zero, so no slot that the durable manifest
+//! or a live snapshot can still read is ever overwritten.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::{StorageError, StorageResult};
+
+use super::format::{Page, PageId};
+use super::store::{ImageStore, Slot, IMAGE_FILE};
+use crate::Lsn;
+
+/// Which versions a read sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Snapshot {
+    /// Versions committed with an LSN below this.
+    Committed(Lsn),
+    /// The write transaction: its pending versions, else the newest committed.
+    Writer,
+}
+
+/// Counters for telemetry and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub pages: u64,
+    pub resident: u64,
+    pub resident_max: u64,
+    pub disk_reads: u64,
+    pub spills: u64,
+    pub evictions: u64,
+    pub dirty: u64,
+    pub slots_total: u64,
+    pub slots_free: u64,
+}
+
+#[derive(Debug)]
+struct Version {
+    commit_lsn: Lsn,
+    mem: Option<Arc<Page>>,
+    slot: Option<Slot>,
+    /// The page was freed by this version's transaction.
+    freed: bool,
+}
+
+impl Version {
+    fn in_memory(page: Page) -> Version {
+        Version {
+            commit_lsn: 0,
+            mem: Some(Arc::new(page)),
+            slot: None,
+            freed: false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    /// Committed versions, oldest first.
+    versions: Vec<Version>,
+    pending: Option<Version>,
+    referenced: bool,
+}
+
+#[derive(Debug, Default)]
+struct SlotTable {
+    /// References per slot; slot 0 is the store header and never free.
+    refs: Vec<u32>,
+    free: BTreeSet<Slot>,
+}
+
+impl SlotTable {
+    fn allocate(&mut self) -> Slot {
+        let slot = match self.free.pop_first() {
+            Some(slot) => slot,
+            None => {
+                self.refs.push(0);
+                self.refs.len() as Slot - 1
+            }
+        };
+        assert_eq!(self.refs[slot as usize], 0);
+        self.refs[slot as usize] = 1;
+        slot
+    }
+
+    fn retain(&mut self, slot: Slot) {
+        let r = &mut self.refs[slot as usize];
+        if *r == 0 {
+            self.free.remove(&slot);
+        }
+        *r += 1;
+    }
+
+    fn release(&mut self, slot: Slot) {
+        let r = &mut self.refs[slot as usize];
+        assert!(*r > 0, "slot {slot} released more often than retained");
+        *r -= 1;
+        if *r == 0 {
+            self.free.insert(slot);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    pages: BTreeMap<PageId, Entry>,
+    slots: SlotTable,
+    /// The page table of the last committed manifest.
+    manifest: BTreeMap<PageId, Slot>,
+    resident: usize,
+    resident_max: usize,
+    hand: PageId,
+    uncommitted: BTreeSet<PageId>,
+    multi_version: BTreeSet<PageId>,
+    stats: PoolStats,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct BufferPool {
+    store: ImageStore,
+    inner: Mutex<Inner>,
+}
+
+impl BufferPool {
+    /// A pool over `store` whose durable state is the manifest page table `manifest`.
+    pub fn open(
+        store: ImageStore,
+        manifest: BTreeMap<PageId, Slot>,
+        resident_max: usize,
+    ) -> StorageResult<BufferPool> {
+        assert!(resident_max >= 8);
+        let slot_count = store.slot_count()?;
+        let mut slots = SlotTable {
+            refs: vec![0; slot_count as usize],
+            free: BTreeSet::new(),
+        };
+        slots.refs[0] = 1;
+        let mut pages = BTreeMap::new();
+        for (&page_id, &slot) in &manifest {
+            if slot == 0 || slot >= slot_count {
+                return Err(StorageError::corruption(
+                    IMAGE_FILE,
+                    slot * super::PAGE_SIZE_BYTES as u64,
+                    format!("manifest places page {page_id} in slot {slot}, past the end of the image store"),
+                ));
+            }
+            if slots.refs[slot as usize] != 0 {
+                return Err(StorageError::corruption(
+                    "MANIFEST",
+                    0,
+                    format!("slot {slot} is assigned to more than one page"),
+                ));
+            }
+            slots.refs[slot as usize] = 2; // the manifest and the version below
+            let version = Version {
+                commit_lsn: 0,
+                mem: None,
+                slot: Some(slot),
+                freed: false,
+            };
+            pages.insert(
+                page_id,
+                Entry {
+                    versions: vec![version],
+                    ..Entry::default()
+                },
+            );
+        }
+        slots.free = (1..slot_count)
+            .filter(|&s| slots.refs[s as usize] == 0)
+            .collect();
+        let inner = Inner {
+            pages,
+            slots,
+            manifest,
+            resident: 0,
+            resident_max,
+            hand: 0,
+            uncommitted: BTreeSet::new(),
+            multi_version: BTreeSet::new(),
+            stats: PoolStats::default(),
+        };
+        Ok(BufferPool {
+            store,
+            inner: Mutex::new(inner),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().expect("buffer pool lock")
+    }
+
+    /// The page as `snapshot` sees it.
+    pub fn read(&self, page_id: PageId, snapshot: Snapshot) -> StorageResult<Arc<Page>> {
+        let mut inner = self.lock();
+        let page = inner.body(&self.store, page_id, snapshot)?;
+        inner.evict_to_limit(&self.store)?;
+        Ok(page)
+    }
+
+    /// Whether the page exists (and is not freed) for `snapshot`.
+    pub fn exists(&self, page_id: PageId, snapshot: Snapshot) -> bool {
+        let inner = self.lock();
+        inner
+            .pages
+            .get(&page_id)
+            .and_then(|e| e.version(snapshot))
+            .is_some_and(|v| !v.freed)
+    }
+
+    /// Applies `change` to the writer's pending version of the page, copying the newest
+    /// committed version first if the transaction has not touched the page yet.
+    pub fn write<R>(
+        &self,
+        page_id: PageId,
+        change: impl FnOnce(&mut Page) -> R,
+    ) -> StorageResult<R> {
+        let mut inner = self.lock();
+        inner.ensure_pending(&self.store, page_id)?;
+        let entry = inner.pages.get_mut(&page_id).expect("ensured above");
+        entry.referenced = true;
+        let pending = entry.pending.as_mut().expect("ensured above");
+        let arc = pending.mem.as_mut().expect("ensured above");
+        let result = change(Arc::make_mut(arc));
+        inner.evict_to_limit(&self.store)?;
+        Ok(result)
+    }
+
+    /// Adds a new page as a pending version. Page ids are never reused.
+    pub fn create(&self, page: Page) -> StorageResult<()> {
+        let mut inner = self.lock();
+        let page_id = page.id();
+        assert!(page_id != 0);
+        assert!(
+            !inner.pages.contains_key(&page_id),
+            "page {page_id} already exists"
+        );
+        let entry = Entry {
+            versions: Vec::new(),
+            pending: Some(Version::in_memory(page)),
+            referenced: true,
+        };
+        inner.pages.insert(page_id, entry);
+        inner.uncommitted.insert(page_id);
+        inner.resident += 1;
+        inner.evict_to_limit(&self.store)
+    }
+
+    /// Marks the page freed by the writer. Older snapshots keep their versions.
+    pub fn free(&self, page_id: PageId) {
+        let mut inner = self.lock();
+        let Inner {
+            pages,
+            slots,
+            uncommitted,
+            resident,
+            ..
+        } = &mut *inner;
+        let entry = pages
+            .get_mut(&page_id)
+            .expect("freeing a page that does not exist");
+        if let Some(old) = entry.pending.take() {
+            drop_version(slots, resident, old);
+        }
+        if entry.versions.is_empty() {
+            // Created and freed by the same transaction: nobody ever saw it.
+            pages.remove(&page_id);
+            uncommitted.remove(&page_id);
+            return;
+        }
+        entry.pending = Some(Version {
+            commit_lsn: 0,
+            mem: None,
+            slot: None,
+            freed: true,
+        });
+        uncommitted.insert(page_id);
+    }
+
+    /// Publishes every pending version as committed at `commit_lsn`.
+    pub fn commit(&self, commit_lsn: Lsn) {
+        let mut inner = self.lock();
+        let Inner {
+            pages,
+            uncommitted,
+            multi_version,
+            ..
+        } = &mut *inner;
+        for page_id in std::mem::take(uncommitted) {
+            let entry = pages.get_mut(&page_id).expect("uncommitted page exists");
+            let mut version = entry
+                .pending
+                .take()
+                .expect("uncommitted page has a pending version");
+            assert!(entry
+                .versions
+                .last()
+                .is_none_or(|v| v.commit_lsn < commit_lsn));
+            version.commit_lsn = commit_lsn;
+            entry.versions.push(version);
+            if entry.versions.len() > 1 {
+                multi_version.insert(page_id);
+            }
+        }
+    }
+
+    /// Discards every pending version.
+    pub fn abort(&self) {
+        let mut inner = self.lock();
+        let Inner {
+            pages,
+            slots,
+            uncommitted,
+            resident,
+            ..
+        } = &mut *inner;
+        for page_id in std::mem::take(uncommitted) {
+            let entry = pages.get_mut(&page_id).expect("uncommitted page exists");
+            if let Some(old) = entry.pending.take() {
+                drop_version(slots, resident, old);
+            }
+            if entry.versions.is_empty() {
+                pages.remove(&page_id);
+            }
+        }
+    }
+
+    /// Drops versions no snapshot can see any more: for each page, everything older than
+    /// the newest version committed below `oldest_visible_below`.
+    pub fn prune(&self, oldest_visible_below: Lsn) {
+        let mut inner = self.lock();
+        let Inner {
+            pages,
+            slots,
+            multi_version,
+            resident,
+            ..
+        } = &mut *inner;
+        let candidates: Vec<PageId> = multi_version.iter().copied().collect();
+        for page_id in candidates {
+            let entry = pages.get_mut(&page_id).expect("multi-version page exists");
+            let keep_from = entry
+                .versions
+                .iter()
+                .rposition(|v| v.commit_lsn < oldest_visible_below)
+                .unwrap_or(0);
+            for old in entry.versions.drain(..keep_from) {
+                drop_version(slots, resident, old);
+            }
+            let gone =
+                entry.versions.len() == 1 && entry.versions[0].freed && entry.pending.is_none();
+            if gone {
+                let entry = pages.remove(&page_id).expect("present");
+                for v in entry.versions {
+                    drop_version(slots, resident, v);
+                }
+            }
+            if pages.get(&page_id).is_none_or(|e| e.versions.len() <= 1) {
+                multi_version.remove(&page_id);
+            }
+        }
+    }
+
+    /// Writes the newest committed version of every page that has no slot yet, syncs the
+    /// store, and returns the page table a new manifest should record. Requires that no
+    /// transaction is pending (the checkpoint fences writers).
+    pub fn checkpoint_images(&self) -> StorageResult<CheckpointImages> {
+        let mut inner = self.lock();
+        assert!(
+            inner.uncommitted.is_empty(),
+            "checkpoint while a writer is active"
+        );
+        let Inner { pages, slots, .. } = &mut *inner;
+        let mut table = BTreeMap::new();
+        let mut written = 0u64;
+        for (&page_id, entry) in pages.iter_mut() {
+            let version = entry
+                .versions
+                .last_mut()
+                .expect("committed page has a version");
+            if version.freed {
+                continue;
+            }
+            let slot = match version.slot {
+                Some(slot) => slot,
+                None => {
+                    let slot = slots.allocate();
+                    let page = version
+                        .mem
+                        .as_ref()
+                        .expect("a version without a slot is in memory");
+                    self.store.write(slot, page)?;
+                    version.slot = Some(slot);
+                    written += 1;
+                    slot
+                }
+            };
+            table.insert(page_id, slot);
+        }
+        self.store.sync()?;
+        Ok(CheckpointImages {
+            pages_written: written,
+            table,
+        })
+    }
+
+    /// Makes `table` the durable page table, after its manifest is durable. Slots only the
+    /// old table referenced may now be reused.
+    pub fn install_manifest(&self, table: BTreeMap<PageId, Slot>) {
+        let mut inner = self.lock();
+        for &slot in table.values() {
+            inner.slots.retain(slot);
+        }
+        let old = std::mem::replace(&mut inner.manifest, table);
+        for slot in old.into_values() {
+            inner.slots.release(slot);
+        }
+    }
+
+    /// Counters, with the gauges computed now.
+    pub fn stats(&self) -> PoolStats {
+        let inner = self.lock();
+        let mut stats = inner.stats;
+        stats.pages = inner.pages.len() as u64;
+        stats.resident = inner.resident as u64;
+        stats.resident_max = inner.resident_max as u64;
+        stats.dirty = inner
+            .pages
+            .iter()
+            .filter(|(id, e)| {
+                let newest = e
+                    .versions
+                    .last()
+                    .and_then(|v| if v.freed { None } else { v.slot });
+                newest.is_none() || inner.manifest.get(id) != newest.as_ref()
+            })
+            .count() as u64;
+        stats.slots_total = inner.slots.refs.len() as u64;
+        stats.slots_free = inner.slots.free.len() as u64;
+        stats
+    }
+
+    /// Pages that exist (and are not freed) for `snapshot`.
+    pub fn live_pages(&self, snapshot: Snapshot) -> Vec<PageId> {
+        let inner = self.lock();
+        inner
+            .pages
+            .iter()
+            .filter(|(_, e)| e.version(snapshot).is_some_and(|v| !v.freed))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// The page table of the last committed manifest.
+    pub fn manifest_table(&self) -> BTreeMap<PageId, Slot> {
+        self.lock().manifest.clone()
+    }
+
+    /// Structural check of the pool: slot reference counts equal the references that
+    /// exist, no slot is shared by two pages of the manifest, free slots are exactly the
+    /// unreferenced ones, and every image the manifest points at reads back intact.
+    pub fn check(&self) -> StorageResult<Vec<String>> {
+        let inner = self.lock();
+        let mut problems = Vec::new();
+        let mut refs = vec![0u32; inner.slots.refs.len()];
+        refs[0] = 1;
+        let mut owner: BTreeMap<Slot, PageId> = BTreeMap::new();
+        for (&page_id, &slot) in &inner.manifest {
+            refs[slot as usize] += 1;
+            if let Some(other) = owner.insert(slot, page_id) {
+                problems.push(format!(
+                    "slot {slot} holds both page {other} and page {page_id} in the manifest"
+                ));
+            }
+        }
+        for entry in inner.pages.values() {
+            for v in entry.versions.iter().chain(entry.pending.iter()) {
+                if let Some(slot) = v.slot {
+                    refs[slot as usize] += 1;
+                }
+            }
+        }
+        for (slot, (&expected, &actual)) in refs.iter().zip(&inner.slots.refs).enumerate() {
+            if expected != actual {
+                problems.push(format!(
+                    "slot {slot} has {actual} references recorded, {expected} exist"
+                ));
+            }
+            let free = inner.slots.free.contains(&(slot as Slot));
+            if free != (expected == 0) {
+                problems.push(format!(
+                    "slot {slot} free={free} with {expected} references"
+                ));
+            }
+        }
+        for (&page_id, &slot) in &inner.manifest {
+            self.store.read(slot, page_id)?;
+        }
+        Ok(problems)
+    }
+}
+
+/// What [`BufferPool::checkpoint_images`] did.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointImages {
+    pub table: BTreeMap<PageId, Slot>,
+    /// Images written by this checkpoint; the rest of the table reuses slots written
+    /// earlier (by a previous checkpoint or by a spill).
+    pub pages_written: u64,
+}
+
+fn drop_version(slots: &mut SlotTable, resident: &mut usize, version: Version) {
+    if let Some(slot) = version.slot {
+        slots.release(slot);
+    }
+    if version.mem.is_some() {
+        *resident -= 1;
+    }
+}
+
+impl Entry {
+    fn version(&self, snapshot: Snapshot) -> Option<&Version> {
+        match snapshot {
+            Snapshot::Writer => self.pending.as_ref().or(self.versions.last()),
+            Snapshot::Committed(below) => self.versions.iter().rev().find(|v| v.commit_lsn < below),
+        }
+    }
+
+    fn version_mut(&mut self, snapshot: Snapshot) -> Option<&mut Version> {
+        match snapshot {
+            Snapshot::Writer => self.pending.as_mut().or(self.versions.last_mut()),
+            Snapshot::Committed(below) => self
+                .versions
+                .iter_mut()
+                .rev()
+                .find(|v| v.commit_lsn < below),
+        }
+    }
+}
+
+impl Inner {
+    /// The body of the version `snapshot` sees, loaded from its slot if needed.
+    fn body(
+        &mut self,
+        store: &ImageStore,
+        page_id: PageId,
+        snapshot: Snapshot,
+    ) -> StorageResult<Arc<Page>> {
+        let missing = || {
+            StorageError::corruption(
+                "buffer pool",
+                page_id,
+                format!("page {page_id} does not exist for snapshot {snapshot:?}"),
+            )
+        };
+        let entry = self.pages.get_mut(&page_id).ok_or_else(missing)?;
+        entry.referenced = true;
+        let version = entry.version_mut(snapshot).ok_or_else(missing)?;
+        if version.freed {
+            return Err(missing());
+        }
+        if let Some(page) = &version.mem {
+            return Ok(page.clone());
+        }
+        let slot = version.slot.expect("a version is in memory or in a slot");
+        let page = Arc::new(store.read(slot, page_id)?);
+        version.mem = Some(page.clone());
+        self.resident += 1;
+        self.stats.disk_reads += 1;
+        Ok(page)
+    }
+
+    /// Gives the page a pending version with its bytes in memory and no slot (the bytes
+    /// are about to change, so any slot copy is stale).
+    fn ensure_pending(&mut self, store: &ImageStore, page_id: PageId) -> StorageResult<()> {
+        let has_pending = self
+            .pages
+            .get(&page_id)
+            .ok_or_else(|| {
+                StorageError::corruption(
+                    "buffer pool",
+                    page_id,
+                    format!("write to missing page {page_id}"),
+                )
+            })?
+            .pending
+            .is_some();
+        let page = self.body(store, page_id, Snapshot::Writer)?;
+        let entry = self.pages.get_mut(&page_id).expect("checked above");
+        if has_pending {
+            let pending = entry.pending.as_mut().expect("checked above");
+            if let Some(slot) = pending.slot.take() {
+                self.slots.release(slot);
+            }
+            return Ok(());
+        }
+        entry.pending = Some(Version::in_memory((*page).clone()));
+        self.resident += 1;
+        self.uncommitted.insert(page_id);
+        Ok(())
+    }
+
+    fn evict_to_limit(&mut self, store: &ImageStore) -> StorageResult<()> {
+        while self.resident > self.resident_max {
+            if !self.evict_one(store)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One step of the clock sweep: finds an unreferenced page with a body in memory and
+    /// drops the body, spilling it to a free slot first if it has none.
+    fn evict_one(&mut self, store: &ImageStore) -> StorageResult<bool> {
+        let steps_max = 2 * self.pages.len() + 2;
+        for _ in 0..steps_max {
+            let next = self
+                .pages
+                .range((Bound::Excluded(self.hand), Bound::Unbounded))
+                .next()
+                .or_else(|| self.pages.iter().next())
+                .map(|(&id, _)| id);
+            let Some(page_id) = next else {
+                return Ok(false);
+            };
+            self.hand = page_id;
+            let entry = self.pages.get_mut(&page_id).expect("just found");
+            if entry.referenced {
+                entry.referenced = false;
+                continue;
+            }
+            let Some(version) = entry
+                .versions
+                .iter_mut()
+                .chain(entry.pending.iter_mut())
+                .find(|v| v.mem.is_some())
+            else {
+                continue;
+            };
+            if version.slot.is_none() {
+                let slot = self.slots.allocate();
+                store.write(slot, version.mem.as_ref().expect("found with a body"))?;
+                version.slot = Some(slot);
+                self.stats.spills += 1;
+            }
+            version.mem = None;
+            self.resident -= 1;
+            self.stats.evictions += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}

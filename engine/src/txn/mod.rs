@@ -1,0 +1,485 @@
+//! Transactions: one writer at a time, snapshot readers that never block, group commit.
+//!
+//! A write transaction holds the write lock from begin until its commit record is in the
+//! WAL buffer, then releases it and waits for the fsync, so the next writer can build on
+//! this commit while the fsync is in flight and several commits can share one fsync. A
+//! commit becomes visible to new readers only once durable: a reader's snapshot is the
+//! WAL's durable LSN, and it sees exactly the versions committed below it. No reader can
+//! return data that a crash could take back.
+
+pub mod record;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::catalog::{Catalog, CatalogLog, CatalogMutator, ObjectId};
+use crate::health::Health;
+use crate::heap::record::HeapRecord;
+use crate::heap::HeapLog;
+use crate::page::{BufferPool, PageId, Snapshot};
+use crate::wal::Wal;
+use crate::{Lsn, StorageResult};
+
+use record::{CommitRecord, KIND_ABORT, KIND_COMMIT, KIND_ID_ALLOC};
+
+/// Allocator state that outlives transactions. Only the writer touches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocators {
+    pub next_page_id: PageId,
+    pub next_object_id: ObjectId,
+    pub next_txn_id: u64,
+}
+
+/// Test-only switches that plant known bugs. See the `planted-bugs` feature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlantedBugs {
+    /// Acknowledge a commit before its WAL record is durable.
+    pub ack_before_fsync: bool,
+    /// Accept page images without checking their CRC.
+    pub skip_page_crc: bool,
+}
+
+/// Counters for telemetry.
+#[derive(Debug, Default)]
+pub struct TxnStats {
+    pub commits: AtomicU64,
+    pub aborts: AtomicU64,
+    pub write_lock_wait_ns: AtomicU64,
+    pub fence_wait_ns: AtomicU64,
+}
+
+/// Shared transaction state. See the module documentation.
+pub struct TxnManager {
+    wal: Arc<Wal>,
+    pool: Arc<BufferPool>,
+    health: Arc<Health>,
+    write_busy: Mutex<bool>,
+    write_released: Condvar,
+    allocators: Mutex<Allocators>,
+    /// Committed catalog versions, by commit LSN, oldest first.
+    catalogs: Mutex<Vec<(Lsn, Arc<Catalog>)>>,
+    /// Open read snapshots: visible-below LSN -> count.
+    snapshots: Mutex<BTreeMap<Lsn, usize>>,
+    last_commit_lsn: AtomicU64,
+    planted: PlantedBugs,
+    pub stats: TxnStats,
+}
+
+impl std::fmt::Debug for TxnManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxnManager").finish_non_exhaustive()
+    }
+}
+
+impl TxnManager {
+    pub fn new(
+        wal: Arc<Wal>,
+        pool: Arc<BufferPool>,
+        health: Arc<Health>,
+        allocators: Allocators,
+        catalog: Catalog,
+        last_commit_lsn: Lsn,
+        planted: PlantedBugs,
+    ) -> TxnManager {
+        TxnManager {
+            wal,
+            pool,
+            health,
+            write_busy: Mutex::new(false),
+            write_released: Condvar::new(),
+            allocators: Mutex::new(allocators),
+            catalogs: Mutex::new(vec![(0, Arc::new(catalog))]),
+            snapshots: Mutex::new(BTreeMap::new()),
+            last_commit_lsn: AtomicU64::new(last_commit_lsn),
+            planted,
+            stats: TxnStats::default(),
+        }
+    }
+
+    pub fn wal(&self) -> &Arc<Wal> {
+        &self.wal
+    }
+
+    pub fn pool(&self) -> &Arc<BufferPool> {
+        &self.pool
+    }
+
+    pub fn allocators(&self) -> Allocators {
+        *self.allocators.lock().expect("allocators lock")
+    }
+
+    /// LSN of the newest commit record (durable or not).
+    pub fn last_commit_lsn(&self) -> Lsn {
+        self.last_commit_lsn.load(Ordering::Acquire)
+    }
+
+    /// The newest committed catalog (what the next writer builds on).
+    pub fn newest_catalog(&self) -> Arc<Catalog> {
+        let catalogs = self.catalogs.lock().expect("catalogs lock");
+        catalogs
+            .last()
+            .expect("there is always a catalog")
+            .1
+            .clone()
+    }
+
+    /// Blocks until the write lock is free, then takes it.
+    fn acquire_write(&self, wait_ns: &AtomicU64, clock: &dyn crate::env::Clock) {
+        let started = clock.now_monotonic_ns();
+        let mut busy = self.write_busy.lock().expect("write lock");
+        while *busy {
+            busy = self.write_released.wait(busy).expect("write lock");
+        }
+        *busy = true;
+        wait_ns.fetch_add(
+            clock.now_monotonic_ns().saturating_sub(started),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Takes the write lock only if it is free.
+    fn try_acquire_write(&self) -> bool {
+        let mut busy = self.write_busy.lock().expect("write lock");
+        if *busy {
+            return false;
+        }
+        *busy = true;
+        true
+    }
+
+    fn release_write(&self) {
+        let mut busy = self.write_busy.lock().expect("write lock");
+        assert!(*busy, "releasing a write lock nobody holds");
+        *busy = false;
+        self.write_released.notify_one();
+    }
+
+    /// Begins a write transaction, waiting for the current writer to finish.
+    pub fn begin_write(
+        self: &Arc<Self>,
+        clock: &dyn crate::env::Clock,
+    ) -> StorageResult<WriteContext> {
+        self.health.check()?;
+        self.acquire_write(&self.stats.write_lock_wait_ns, clock);
+        Ok(self.start_write())
+    }
+
+    /// Begins a write transaction if no other is active.
+    pub fn try_begin_write(self: &Arc<Self>) -> StorageResult<Option<WriteContext>> {
+        self.health.check()?;
+        Ok(self.try_acquire_write().then(|| self.start_write()))
+    }
+
+    fn start_write(self: &Arc<Self>) -> WriteContext {
+        let allocators = {
+            let mut a = self.allocators.lock().expect("allocators lock");
+            let copy = *a;
+            a.next_txn_id += 1;
+            copy
+        };
+        WriteContext {
+            manager: self.clone(),
+            txn_id: allocators.next_txn_id,
+            allocators,
+            base_catalog: self.newest_catalog(),
+            catalog: None,
+            records: 0,
+            done: false,
+        }
+    }
+
+    /// Stops writers: blocks until the active writer finishes and keeps new ones out until
+    /// the returned fence is dropped. Checkpoints use it to see a quiet, committed state.
+    pub fn fence(self: &Arc<Self>, clock: &dyn crate::env::Clock) -> Fence {
+        self.acquire_write(&self.stats.fence_wait_ns, clock);
+        Fence {
+            manager: self.clone(),
+        }
+    }
+
+    /// Fences only if no writer is active.
+    pub fn try_fence(self: &Arc<Self>) -> Option<Fence> {
+        self.try_acquire_write().then(|| Fence {
+            manager: self.clone(),
+        })
+    }
+
+    /// Opens a read snapshot of everything durable now.
+    pub fn begin_read(self: &Arc<Self>) -> StorageResult<ReadSnapshot> {
+        self.health.check()?;
+        // Registering under the lock that prune holds keeps prune from dropping a version
+        // this snapshot needs between reading the LSN and registering it.
+        let visible_below = {
+            let mut snapshots = self.snapshots.lock().expect("snapshots lock");
+            let below = self.wal.durable_lsn();
+            *snapshots.entry(below).or_insert(0) += 1;
+            below
+        };
+        let catalog = self.catalog_at(visible_below);
+        Ok(ReadSnapshot {
+            manager: self.clone(),
+            visible_below,
+            catalog,
+        })
+    }
+
+    fn catalog_at(&self, visible_below: Lsn) -> Arc<Catalog> {
+        let catalogs = self.catalogs.lock().expect("catalogs lock");
+        catalogs
+            .iter()
+            .rev()
+            .find(|(lsn, _)| *lsn < visible_below)
+            .map(|(_, c)| c.clone())
+            .expect("the initial catalog is visible to every snapshot")
+    }
+
+    fn end_read(&self, visible_below: Lsn) {
+        let mut snapshots = self.snapshots.lock().expect("snapshots lock");
+        let count = snapshots
+            .get_mut(&visible_below)
+            .expect("snapshot registered");
+        *count -= 1;
+        if *count == 0 {
+            snapshots.remove(&visible_below);
+        }
+    }
+
+    /// Drops page and catalog versions that no open or future snapshot can see.
+    pub fn prune(&self) {
+        let snapshots = self.snapshots.lock().expect("snapshots lock");
+        let durable = self.wal.durable_lsn();
+        let oldest = snapshots
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(durable)
+            .min(durable);
+        self.pool.prune(oldest);
+        let mut catalogs = self.catalogs.lock().expect("catalogs lock");
+        let keep_from = catalogs
+            .iter()
+            .rposition(|(lsn, _)| *lsn < oldest)
+            .unwrap_or(0);
+        catalogs.drain(..keep_from);
+    }
+
+    /// Open read snapshots (for telemetry).
+    pub fn open_snapshots(&self) -> usize {
+        self.snapshots
+            .lock()
+            .expect("snapshots lock")
+            .values()
+            .sum()
+    }
+}
+
+/// Holds writers off while alive.
+#[derive(Debug)]
+pub struct Fence {
+    manager: Arc<TxnManager>,
+}
+
+impl Drop for Fence {
+    fn drop(&mut self) {
+        self.manager.release_write();
+    }
+}
+
+/// A registered read snapshot; unregisters on drop.
+#[derive(Debug)]
+pub struct ReadSnapshot {
+    manager: Arc<TxnManager>,
+    visible_below: Lsn,
+    catalog: Arc<Catalog>,
+}
+
+impl ReadSnapshot {
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::Committed(self.visible_below)
+    }
+
+    pub fn visible_below(&self) -> Lsn {
+        self.visible_below
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn pool(&self) -> &BufferPool {
+        &self.manager.pool
+    }
+}
+
+impl Drop for ReadSnapshot {
+    fn drop(&mut self) {
+        self.manager.end_read(self.visible_below);
+    }
+}
+
+/// The state of one write transaction. Aborts on drop unless committed.
+#[derive(Debug)]
+pub struct WriteContext {
+    manager: Arc<TxnManager>,
+    txn_id: u64,
+    allocators: Allocators,
+    /// The newest committed catalog when the transaction began.
+    base_catalog: Arc<Catalog>,
+    catalog: Option<CatalogMutator>,
+    records: u64,
+    done: bool,
+}
+
+/// What a commit produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// LSN of the commit record; 0 for a transaction that changed nothing.
+    pub lsn: Lsn,
+}
+
+impl WriteContext {
+    pub fn pool(&self) -> &BufferPool {
+        &self.manager.pool
+    }
+
+    /// The catalog as this transaction sees it (its own staged changes included).
+    pub fn catalog(&self) -> &Catalog {
+        match &self.catalog {
+            Some(m) => m.catalog(),
+            None => &self.base_catalog,
+        }
+    }
+
+    /// Runs `f` with the catalog mutator (created on first use) and the transaction as log.
+    pub fn with_mutator<R>(
+        &mut self,
+        f: impl FnOnce(&mut CatalogMutator, &BufferPool, &mut dyn CatalogLog) -> R,
+    ) -> R {
+        let mut mutator = self
+            .catalog
+            .take()
+            .unwrap_or_else(|| CatalogMutator::new(&self.base_catalog));
+        let pool = self.manager.pool.clone();
+        let result = f(&mut mutator, &pool, self);
+        self.catalog = Some(mutator);
+        result
+    }
+
+    /// Runs `f` with the pool and the transaction as heap log.
+    pub fn with_heap<R>(&mut self, f: impl FnOnce(&BufferPool, &mut dyn HeapLog) -> R) -> R {
+        let pool = self.manager.pool.clone();
+        f(&pool, self)
+    }
+
+    /// Commits: appends the commit record, publishes the versions, releases the write
+    /// lock, and returns once the commit is durable.
+    pub fn commit(mut self) -> StorageResult<CommitInfo> {
+        self.done = true;
+        let manager = self.manager.clone();
+        *manager.allocators.lock().expect("allocators lock") = self.next_allocators();
+        if self.records == 0 {
+            manager.release_write();
+            return Ok(CommitInfo { lsn: 0 });
+        }
+        let catalog = self.catalog.take().filter(|m| m.staged_count() > 0);
+        let record = CommitRecord {
+            catalog_changed: catalog.is_some(),
+        };
+        let lsn = match manager
+            .wal
+            .append(KIND_COMMIT, self.txn_id, &record.encode())
+        {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                manager.pool.abort();
+                manager.release_write();
+                return Err(e);
+            }
+        };
+        manager.pool.commit(lsn);
+        if let Some(mutator) = catalog {
+            let mut catalogs = manager.catalogs.lock().expect("catalogs lock");
+            catalogs.push((lsn, Arc::new(mutator.into_published())));
+        }
+        manager.last_commit_lsn.store(lsn, Ordering::Release);
+        manager.release_write();
+        if !manager.planted.ack_before_fsync {
+            manager.wal.flush(lsn)?;
+        }
+        manager.stats.commits.fetch_add(1, Ordering::Relaxed);
+        manager.prune();
+        Ok(CommitInfo { lsn })
+    }
+
+    /// Discards every change of the transaction.
+    pub fn abort(mut self) {
+        self.abort_inner();
+    }
+
+    fn abort_inner(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let manager = self.manager.clone();
+        // Ids are never handed out twice, even by an aborted transaction.
+        *manager.allocators.lock().expect("allocators lock") = self.next_allocators();
+        manager.pool.abort();
+        if self.records > 0 {
+            // Not needed for correctness (recovery discards records without a commit),
+            // but it tells a reader of the log where the transaction ended. If it fails,
+            // the database is in its failed state already.
+            let _ = manager.wal.append(KIND_ABORT, self.txn_id, &[]);
+        }
+        manager.stats.aborts.fetch_add(1, Ordering::Relaxed);
+        manager.release_write();
+    }
+
+    fn next_allocators(&self) -> Allocators {
+        Allocators {
+            next_txn_id: self.txn_id + 1,
+            ..self.allocators
+        }
+    }
+}
+
+impl Drop for WriteContext {
+    fn drop(&mut self) {
+        self.abort_inner();
+    }
+}
+
+impl HeapLog for WriteContext {
+    fn log(&mut self, record: &HeapRecord) -> StorageResult<Lsn> {
+        let mut payload = Vec::new();
+        record.encode(&mut payload);
+        let lsn = self
+            .manager
+            .wal
+            .append(record.kind(), self.txn_id, &payload)?;
+        self.records += 1;
+        Ok(lsn)
+    }
+
+    fn new_page_id(&mut self) -> PageId {
+        let id = self.allocators.next_page_id;
+        self.allocators.next_page_id += 1;
+        id
+    }
+}
+
+impl CatalogLog for WriteContext {
+    fn new_object_id(&mut self) -> StorageResult<ObjectId> {
+        let id = self.allocators.next_object_id;
+        self.allocators.next_object_id += 1;
+        // Logged at once, whatever becomes of the transaction, so that recovery can put
+        // the allocator above every id ever handed out.
+        let next = self.allocators.next_object_id;
+        self.manager
+            .wal
+            .append(KIND_ID_ALLOC, self.txn_id, &next.to_le_bytes())?;
+        self.records += 1;
+        Ok(id)
+    }
+}

@@ -1,0 +1,295 @@
+//! End-to-end behaviour of the engine on the real file system (OsEnv): the paths a user
+//! takes first. Crash behaviour is the simulator's job (kiln-sim and tests/); this file
+//! covers clean runs, reopen, bad input and typed errors.
+
+// Tests prepare fixtures (foreign files) with the real file system; the seam rule binds
+// the engine, not its tests.
+#![allow(clippy::disallowed_methods)]
+
+use kiln::env::Env;
+use kiln::{ColumnSpec, ColumnType, Config, Database, OpenError, TxnError, Value};
+
+fn columns() -> Vec<ColumnSpec> {
+    vec![
+        ColumnSpec::new("id", ColumnType::Int64, false),
+        ColumnSpec::new("name", ColumnType::Text, true),
+        ColumnSpec::new("score", ColumnType::Float64, true),
+        ColumnSpec::new("ok", ColumnType::Bool, true),
+        ColumnSpec::new("blob", ColumnType::Bytes, true),
+    ]
+}
+
+fn row(i: i64) -> Vec<Value> {
+    vec![
+        Value::Int64(i),
+        Value::Text(format!("name-{i}")),
+        Value::Float64(i as f64 / 2.0),
+        Value::Bool(i % 2 == 0),
+        Value::Bytes(vec![i as u8; 3]),
+    ]
+}
+
+fn open(dir: &std::path::Path) -> Database {
+    Database::open(Env::os(), dir, Config::default()).expect("open")
+}
+
+#[test]
+fn committed_rows_survive_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    {
+        let db = open(tmp.path());
+        let mut tx = db.begin_write().unwrap();
+        tx.create_database("app").unwrap();
+        let t = tx
+            .create_table("app", "public", "users", &columns())
+            .unwrap();
+        for i in 0..500 {
+            ids.push(tx.insert(&t, &row(i)).unwrap());
+        }
+        tx.commit().unwrap();
+    }
+    let db = open(tmp.path());
+    let r = db.begin_read().unwrap();
+    let t = r.table("app", "public", "users").unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(r.get(&t, *id).unwrap(), Some(row(i as i64)));
+    }
+    assert_eq!(r.scan(&t).unwrap().len(), 500);
+    let report = db.check_integrity().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn aborted_transaction_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    let mut tx = db.begin_write().unwrap();
+    tx.create_database("app").unwrap();
+    let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+    tx.insert(&t, &row(1)).unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = db.begin_write().unwrap();
+    tx.insert(&t, &row(2)).unwrap();
+    tx.create_table("app", "public", "gone", &columns())
+        .unwrap();
+    tx.abort();
+
+    let r = db.begin_read().unwrap();
+    assert_eq!(r.scan(&t).unwrap().len(), 1);
+    assert!(r.table("app", "public", "gone").is_err());
+    drop(r);
+    drop(db);
+    let db = open(tmp.path());
+    let r = db.begin_read().unwrap();
+    assert_eq!(r.scan(&t).unwrap().len(), 1);
+    assert!(db.check_integrity().unwrap().is_ok());
+}
+
+#[test]
+fn growing_update_keeps_the_row_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    let mut tx = db.begin_write().unwrap();
+    tx.create_database("app").unwrap();
+    let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+    let ids: Vec<_> = (0..100).map(|i| tx.insert(&t, &row(i)).unwrap()).collect();
+    let mut big = row(7);
+    big[4] = Value::Bytes(vec![9; 5000]);
+    tx.update(&t, ids[7], &big).unwrap();
+    tx.update(&t, ids[8], &big).unwrap();
+    let mut bigger = row(7);
+    bigger[4] = Value::Bytes(vec![1; 7000]);
+    tx.update(&t, ids[7], &bigger).unwrap();
+    tx.delete(&t, ids[8]).unwrap();
+    tx.commit().unwrap();
+    drop(db);
+
+    let db = open(tmp.path());
+    let r = db.begin_read().unwrap();
+    assert_eq!(r.get(&t, ids[7]).unwrap(), Some(bigger));
+    assert_eq!(r.get(&t, ids[8]).unwrap(), None);
+    let rows = r.scan(&t).unwrap();
+    assert_eq!(rows.len(), 99);
+    assert_eq!(rows.iter().filter(|(id, _)| *id == ids[7]).count(), 1);
+    let report = db.check_integrity().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn readers_keep_their_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    let mut tx = db.begin_write().unwrap();
+    tx.create_database("app").unwrap();
+    let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+    let id = tx.insert(&t, &row(1)).unwrap();
+    tx.commit().unwrap();
+
+    let before = db.begin_read().unwrap();
+    let mut tx = db.begin_write().unwrap();
+    tx.update(&t, id, &row(2)).unwrap();
+    tx.insert(&t, &row(3)).unwrap();
+    assert_eq!(
+        before.get(&t, id).unwrap(),
+        Some(row(1)),
+        "uncommitted change is invisible"
+    );
+    tx.commit().unwrap();
+    assert_eq!(
+        before.get(&t, id).unwrap(),
+        Some(row(1)),
+        "committed later, still invisible"
+    );
+    assert_eq!(before.scan(&t).unwrap().len(), 1);
+    let after = db.begin_read().unwrap();
+    assert_eq!(after.get(&t, id).unwrap(), Some(row(2)));
+    assert_eq!(after.scan(&t).unwrap().len(), 2);
+}
+
+#[test]
+fn checkpoint_then_more_commits_then_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Config::default()
+        .with_wal_segment_size_bytes(64 << 10)
+        .with_cache_size_bytes(128 << 10);
+    let mut expected = Vec::new();
+    {
+        let db = Database::open(Env::os(), tmp.path(), config.clone()).unwrap();
+        let mut tx = db.begin_write().unwrap();
+        tx.create_database("app").unwrap();
+        let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+        tx.commit().unwrap();
+        for round in 0..6 {
+            let mut tx = db.begin_write().unwrap();
+            for i in 0..600 {
+                let id = tx.insert(&t, &row(round * 1000 + i)).unwrap();
+                expected.push((id, row(round * 1000 + i)));
+            }
+            tx.commit().unwrap();
+            if round % 2 == 1 {
+                db.checkpoint().unwrap();
+            }
+        }
+        let stats = db.stats();
+        assert!(stats.wal_segments_created > 1, "segments rotate: {stats:?}");
+        assert!(
+            stats.pool.evictions > 0,
+            "the small cache evicts: {stats:?}"
+        );
+    }
+    let db = Database::open(Env::os(), tmp.path(), config).unwrap();
+    let r = db.begin_read().unwrap();
+    let t = r.table("app", "public", "t").unwrap();
+    let mut rows = r.scan(&t).unwrap();
+    rows.sort_by_key(|(id, _)| *id);
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(rows, expected);
+    let report = db.check_integrity().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn bad_values_are_typed_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    let mut tx = db.begin_write().unwrap();
+    tx.create_database("app").unwrap();
+    let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+    let mut wrong = row(1);
+    wrong[0] = Value::Text("x".into());
+    assert!(matches!(
+        tx.insert(&t, &wrong),
+        Err(TxnError::TypeMismatch { .. })
+    ));
+    let mut null = row(1);
+    null[0] = Value::Null;
+    assert!(matches!(
+        tx.insert(&t, &null),
+        Err(TxnError::NullViolation { .. })
+    ));
+    assert!(matches!(
+        tx.insert(&t, &row(1)[..2]),
+        Err(TxnError::ColumnCount { .. })
+    ));
+    let mut huge = row(1);
+    huge[4] = Value::Bytes(vec![0; 10_000]);
+    assert!(matches!(
+        tx.insert(&t, &huge),
+        Err(TxnError::ValueTooLarge { .. })
+    ));
+    assert!(matches!(
+        tx.update(&t, 12345 << 16, &row(1)),
+        Err(TxnError::RowNotFound { .. })
+    ));
+    assert!(matches!(
+        tx.create_database("app"),
+        Err(TxnError::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        tx.create_database(&"x".repeat(64)),
+        Err(TxnError::InvalidIdentifier { .. })
+    ));
+    assert_eq!(tx.get(&t, u64::MAX).unwrap(), None);
+    tx.commit().unwrap();
+}
+
+#[test]
+fn a_directory_that_is_not_a_database_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "hello").unwrap();
+    let err = Database::open(Env::os(), tmp.path(), Config::default()).unwrap_err();
+    assert!(matches!(err, OpenError::NotADatabase { .. }), "{err:?}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("MANIFEST"), "SQLite format 3\0").unwrap();
+    let err = Database::open(Env::os(), tmp.path(), Config::default()).unwrap_err();
+    assert!(matches!(err, OpenError::NotADatabase { .. }), "{err:?}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope");
+    let err = Database::open(
+        Env::os(),
+        &missing,
+        Config::default().with_create_if_missing(false),
+    )
+    .unwrap_err();
+    assert!(matches!(err, OpenError::NotFound { .. }), "{err:?}");
+}
+
+#[test]
+fn second_open_of_the_same_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _db = open(tmp.path());
+    let err = Database::open(Env::os(), tmp.path(), Config::default()).unwrap_err();
+    assert!(matches!(err, OpenError::AlreadyOpen { .. }), "{err:?}");
+}
+
+#[test]
+fn dropped_table_pages_are_freed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = open(tmp.path());
+    let mut tx = db.begin_write().unwrap();
+    tx.create_database("app").unwrap();
+    let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+    for i in 0..2000 {
+        tx.insert(&t, &row(i)).unwrap();
+    }
+    tx.commit().unwrap();
+    db.checkpoint().unwrap();
+    let pages_before = db.stats().pool.pages;
+    let mut tx = db.begin_write().unwrap();
+    tx.drop_table("app", "public", "t").unwrap();
+    tx.commit().unwrap();
+    db.checkpoint().unwrap();
+    let stats = db.stats();
+    assert!(
+        stats.pool.pages < pages_before,
+        "{} -> {}",
+        pages_before,
+        stats.pool.pages
+    );
+    assert!(stats.pool.slots_free > 10, "{stats:?}");
+    assert!(db.check_integrity().unwrap().is_ok());
+}

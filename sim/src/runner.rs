@@ -1,0 +1,964 @@
+//! The single-threaded runner: executes a plan against the engine on a simulated disk,
+//! crashes it where the plan says, recovers, and checks every invariant against the model.
+//!
+//! The oracle distinguishes three outcomes for every read and every recovery:
+//! - *correct data*: what the model says (for an in-doubt commit, either whole outcome);
+//! - *detected error*: the engine reported corruption. Allowed only after the run injected
+//!   a bit flip, and it ends the run, since the database is damaged;
+//! - *wrong data*: anything else. Always a failure.
+//!
+//! Errors from the engine are classified the same way: a simulated crash or an injected
+//! I/O fault is expected (and leads to a restart when the engine is in its failed state);
+//! any other error is a failure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kiln::env::{DeviceConfig, Env};
+use kiln::{ColumnSpec, Database, PlantedBugs, ReadTxn, StorageError, TxnError, WriteTxn};
+
+use crate::clock::{SimClock, SimRandom};
+use crate::disk::{CrashKind, CrashPointTarget, HaltPlan, SimDisk};
+use crate::model::{diff_rows, same_row, Model, ModelState, ModelTable};
+use crate::plan::{values_for, CorruptTarget, Plan, Step, TxnOp};
+use crate::scenario::RunConfig;
+use crate::seed::{stream, Stream};
+use crate::trace::Trace;
+
+/// The database directory on the simulated disk.
+pub const DB_DIR: &str = "/db";
+/// The database and schema every run works in.
+pub const DATABASE: &str = "sim";
+pub const SCHEMA: &str = kiln::DEFAULT_SCHEMA;
+
+/// Options that are not part of the plan.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// Bugs to plant in the engine (tests of the simulator itself).
+    pub planted: PlantedBugs,
+}
+
+/// Counters printed after every run. A check that never ran is a silent hole, so every
+/// invariant counts its evaluations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub steps: u64,
+    pub ops: u64,
+    pub commits: u64,
+    pub commits_in_doubt: u64,
+    pub aborts: u64,
+    pub checkpoints: u64,
+    pub crashes: BTreeMap<String, u64>,
+    pub recoveries: u64,
+    pub crashes_during_recovery: u64,
+    pub restarts_after_fault: u64,
+    pub faults: BTreeMap<String, u64>,
+    pub crash_points_hit: BTreeMap<String, u64>,
+    pub crash_points_fired: BTreeMap<String, u64>,
+    pub checks: BTreeMap<&'static str, u64>,
+    pub corruptions_injected: u64,
+    pub corruptions_detected: u64,
+}
+
+/// A violated invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub invariant: &'static str,
+    pub detail: String,
+    pub step: usize,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    /// The engine detected injected corruption (the run stops there: allowed).
+    DetectedCorruption(String),
+    Failed(Failure),
+}
+
+/// Everything a run reports.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub seed: u64,
+    pub trace_hash: u64,
+    pub trace_events: u64,
+    pub trace_tail: Vec<String>,
+    pub counters: Counters,
+    pub outcome: Outcome,
+}
+
+impl RunReport {
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed(_))
+    }
+}
+
+/// Runs `plan` under `config`.
+pub fn run(config: &RunConfig, plan: &Plan, options: RunOptions) -> RunReport {
+    let mut runner = Runner::new(config, options);
+    let outcome = match runner.run_plan(plan) {
+        Ok(()) => Outcome::Passed,
+        Err(Stop::Detected(d)) => Outcome::DetectedCorruption(d),
+        Err(Stop::Failed(f)) => Outcome::Failed(f),
+    };
+    runner.trace.event(format!("outcome {outcome:?}"));
+    runner.collect_disk_counters();
+    RunReport {
+        seed: config.seed,
+        trace_hash: runner.trace.hash(),
+        trace_events: runner.trace.events(),
+        trace_tail: runner.trace.tail(),
+        counters: runner.counters,
+        outcome,
+    }
+}
+
+/// Why the runner stopped early.
+enum Stop {
+    Detected(String),
+    Failed(Failure),
+}
+
+/// What to do after an engine error.
+enum ErrorClass {
+    /// The disk halted: restart with the armed crash kind.
+    Crashed,
+    /// An injected fault left the engine in its failed state: restart.
+    FailedState,
+    /// An injected transient fault (a read error): the operation failed, nothing else.
+    Transient,
+}
+
+struct Runner {
+    config: RunConfig,
+    options: RunOptions,
+    disk: SimDisk,
+    env: Env,
+    db: Option<Database>,
+    model: Model,
+    held: [Option<(ReadTxn, ModelState)>; 2],
+    armed_kind: CrashKind,
+    armed_point: Option<String>,
+    corruption_this_life: bool,
+    faults_seen: u64,
+    max_committed_table_id: u64,
+    value_bytes_max: u64,
+    step: usize,
+    trace: Trace,
+    counters: Counters,
+}
+
+type StepResult = Result<(), Stop>;
+
+impl Runner {
+    fn new(config: &RunConfig, options: RunOptions) -> Runner {
+        let device = DeviceConfig {
+            sector_size_bytes: config.sector_size_bytes,
+            sector_write_atomic: config.sector_write_atomic,
+        };
+        let disk = SimDisk::new(
+            device,
+            config.disk.clone(),
+            stream(config.seed, Stream::Faults),
+        );
+        let clock = SimClock::new();
+        disk.set_clock(clock.clone());
+        let env = Env {
+            vfs: Arc::new(disk.clone()),
+            clock: Arc::new(clock),
+            random: Arc::new(SimRandom::from_master_seed(config.seed)),
+        };
+        let value_bytes_max = config.workload.value_bytes.high();
+        Runner {
+            config: config.clone(),
+            options,
+            disk,
+            env,
+            db: None,
+            model: Model::default(),
+            held: [None, None],
+            armed_kind: CrashKind::Process,
+            armed_point: None,
+            corruption_this_life: false,
+            faults_seen: 0,
+            max_committed_table_id: 0,
+            value_bytes_max,
+            step: 0,
+            trace: Trace::new(40),
+            counters: Counters::default(),
+        }
+    }
+
+    fn fail(&self, invariant: &'static str, detail: impl Into<String>) -> Stop {
+        Stop::Failed(Failure {
+            invariant,
+            detail: detail.into(),
+            step: self.step,
+        })
+    }
+
+    fn check(&mut self, name: &'static str) {
+        *self.counters.checks.entry(name).or_insert(0) += 1;
+    }
+
+    fn engine_config(&self) -> kiln::Config {
+        let mut config = self.config.engine.to_config();
+        config.planted = self.options.planted;
+        config
+    }
+
+    fn db(&self) -> &Database {
+        self.db
+            .as_ref()
+            .expect("the database is open between steps")
+    }
+
+    fn run_plan(&mut self, plan: &Plan) -> StepResult {
+        self.open_fresh()?;
+        for (index, step) in plan.steps.iter().enumerate() {
+            self.step = index;
+            self.counters.steps += 1;
+            self.run_step(step)?;
+            if self.disk.is_halted() || self.db().is_failed() {
+                self.restart_after_stop()?;
+            }
+        }
+        // Every run ends with a crash and a recovery, so every run checks recovery.
+        let kind = if self.config.seed.is_multiple_of(2) {
+            CrashKind::PowerLoss
+        } else {
+            CrashKind::Process
+        };
+        self.step = plan.steps.len();
+        self.crash_and_recover(kind)
+    }
+
+    /// Creates the database and the run's schema. Faults are off until this is done.
+    fn open_fresh(&mut self) -> StepResult {
+        let faults = self.disk.fault_config();
+        self.disk.set_fault_config(Default::default());
+        let db = Database::open(self.env.clone(), Path::new(DB_DIR), self.engine_config())
+            .map_err(|e| self.fail("open", format!("creating the database failed: {e}")))?;
+        let mut tx = db
+            .begin_write()
+            .map_err(|e| self.fail("open", e.to_string()))?;
+        tx.create_database(DATABASE)
+            .map_err(|e| self.fail("open", e.to_string()))?;
+        tx.commit().map_err(|e| self.fail("open", e.to_string()))?;
+        self.db = Some(db);
+        self.disk.set_fault_config(faults);
+        self.faults_seen = self.fault_total();
+        self.trace.event("created database".into());
+        Ok(())
+    }
+
+    fn fault_total(&self) -> u64 {
+        self.disk.fault_counts().values().sum()
+    }
+
+    /// Classifies an engine error, or turns it into a failure.
+    fn classify(&mut self, what: &str, error: &TxnError) -> Result<ErrorClass, Stop> {
+        if self.disk.is_halted() {
+            return Ok(ErrorClass::Crashed);
+        }
+        let faulted = self.fault_total() > self.faults_seen;
+        let Some(storage) = error.storage() else {
+            return Err(self.fail("no unexpected errors", format!("{what}: {error}")));
+        };
+        if storage.is_corruption() {
+            return if self.corruption_this_life {
+                Err(Stop::Detected(format!("{what}: {storage}")))
+            } else {
+                Err(self.fail(
+                    "no corruption without injected faults",
+                    format!("{what}: {storage}"),
+                ))
+            };
+        }
+        match storage {
+            StorageError::PreviousIo if faulted => Ok(ErrorClass::FailedState),
+            StorageError::Io { .. } | StorageError::DiskFull { .. } if faulted => {
+                if self.db().is_failed() {
+                    Ok(ErrorClass::FailedState)
+                } else {
+                    Ok(ErrorClass::Transient)
+                }
+            }
+            _ => Err(self.fail(
+                "no unexpected errors",
+                format!("{what}: {storage} (no fault was injected)"),
+            )),
+        }
+    }
+
+    fn run_step(&mut self, step: &Step) -> StepResult {
+        match step {
+            Step::Txn { ops, commit } => self.run_txn(ops, *commit),
+            Step::Checkpoint => self.run_checkpoint(),
+            Step::Reopen => self.reopen(),
+            Step::Read { table } => self.run_read(*table),
+            Step::HoldSnapshot { slot } => self.hold_snapshot(*slot as usize),
+            Step::ReleaseSnapshot { slot } => self.release_snapshot(*slot as usize),
+            Step::ArmCrash { after, kind } => {
+                let at = self.disk.io_ops_total() + u64::from(*after);
+                self.disk.set_halt_plan(HaltPlan {
+                    at_io_op: Some(at),
+                    at_crash_point: None,
+                });
+                self.armed_kind = *kind;
+                self.armed_point = None;
+                self.trace.event(format!("arm {kind:?} at io op {at}"));
+                Ok(())
+            }
+            Step::ArmCrashPoint { name, kind } => {
+                let hit = self
+                    .disk
+                    .crash_point_hits()
+                    .get(name.as_str())
+                    .copied()
+                    .unwrap_or(0)
+                    + 1;
+                let target = CrashPointTarget {
+                    name: name.clone(),
+                    hit,
+                };
+                self.disk.set_halt_plan(HaltPlan {
+                    at_io_op: None,
+                    at_crash_point: Some(target),
+                });
+                self.armed_kind = *kind;
+                self.armed_point = Some(name.clone());
+                self.trace
+                    .event(format!("arm {kind:?} at crash point {name} hit {hit}"));
+                Ok(())
+            }
+            Step::Crash { kind } => self.crash_and_recover(*kind),
+            Step::Corrupt { target, pick } => self.corrupt(*target, *pick),
+        }
+    }
+
+    // ---- Transactions -----------------------------------------------------------------
+
+    fn run_txn(&mut self, ops: &[TxnOp], commit: bool) -> StepResult {
+        let mut tx = match self.db().begin_write() {
+            Ok(tx) => tx,
+            Err(e) => return self.after_error("begin", &e),
+        };
+        let mut view = self.model.committed.clone();
+        for op in ops {
+            self.counters.ops += 1;
+            match self.run_op(&mut tx, &mut view, op) {
+                Ok(()) => {}
+                Err(OpError::Stop(stop)) => return Err(stop),
+                Err(OpError::Engine(what, e)) => {
+                    drop(tx);
+                    return self.after_error(&what, &e);
+                }
+            }
+        }
+        if commit {
+            self.commit(tx, view)
+        } else {
+            tx.abort();
+            self.counters.aborts += 1;
+            self.trace.event("abort".into());
+            Ok(())
+        }
+    }
+
+    fn commit(&mut self, tx: WriteTxn, view: ModelState) -> StepResult {
+        match tx.commit() {
+            Ok(info) => {
+                self.counters.commits += 1;
+                self.trace.event(format!("commit lsn {}", info.lsn));
+                self.model.committed = view;
+                Ok(())
+            }
+            Err(e) => {
+                // The commit record may or may not have reached the disk.
+                self.counters.commits_in_doubt += 1;
+                self.trace.event(format!("commit in doubt: {e}"));
+                let class = self.classify("commit", &e)?;
+                self.model.commit_in_doubt(view);
+                match class {
+                    ErrorClass::Transient => Err(self.fail(
+                        "no unexpected errors",
+                        format!("commit failed without failing the engine: {e}"),
+                    )),
+                    _ => self.restart_after_stop(),
+                }
+            }
+        }
+    }
+
+    /// After an error outside commit: the transaction is gone; restart if needed.
+    fn after_error(&mut self, what: &str, error: &TxnError) -> StepResult {
+        self.trace.event(format!("{what} failed: {error}"));
+        match self.classify(what, error)? {
+            ErrorClass::Transient => {
+                self.faults_seen = self.fault_total();
+                Ok(())
+            }
+            ErrorClass::Crashed | ErrorClass::FailedState => self.restart_after_stop(),
+        }
+    }
+
+    fn run_op(
+        &mut self,
+        tx: &mut WriteTxn,
+        view: &mut ModelState,
+        op: &TxnOp,
+    ) -> Result<(), OpError> {
+        match op {
+            TxnOp::CreateTable { columns } => self.op_create_table(tx, view, columns),
+            TxnOp::DropTable { table } => {
+                let Some(name) = view.table_name(*table) else {
+                    return Ok(());
+                };
+                tx.drop_table(DATABASE, SCHEMA, &name)
+                    .map_err(|e| OpError::Engine(format!("drop {name}"), e))?;
+                view.tables.remove(&name);
+                self.trace.event(format!("drop {name}"));
+                Ok(())
+            }
+            TxnOp::Insert { table, values } => self.op_insert(tx, view, *table, *values),
+            TxnOp::Update { table, row, values } => self.op_update(tx, view, *table, *row, *values),
+            TxnOp::Delete { table, row } => {
+                let Some((name, id)) = pick_row(view, *table, *row) else {
+                    return Ok(());
+                };
+                let t = tx
+                    .table(DATABASE, SCHEMA, &name)
+                    .map_err(|e| OpError::Engine("lookup".into(), e))?;
+                tx.delete(&t, id)
+                    .map_err(|e| OpError::Engine(format!("delete {name} {id:#x}"), e))?;
+                view.tables.get_mut(&name).expect("picked").rows.remove(&id);
+                self.trace.event(format!("delete {name} {id:#x}"));
+                Ok(())
+            }
+            TxnOp::Get { table, row } => self.op_get(tx, view, *table, *row),
+            TxnOp::Scan { table } => self.op_scan(tx, view, *table),
+        }
+    }
+
+    fn op_create_table(
+        &mut self,
+        tx: &mut WriteTxn,
+        view: &mut ModelState,
+        columns: &[(crate::plan::ColType, bool)],
+    ) -> Result<(), OpError> {
+        let columns: Vec<(kiln::ColumnType, bool)> =
+            columns.iter().map(|&(t, n)| (t.into(), n)).collect();
+        let name = format!("t{}", self.model.tables_created);
+        self.model.tables_created += 1;
+        let specs: Vec<ColumnSpec> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, &(t, nullable))| ColumnSpec::new(&format!("c{i}"), t, nullable))
+            .collect();
+        let table = tx
+            .create_table(DATABASE, SCHEMA, &name, &specs)
+            .map_err(|e| OpError::Engine(format!("create {name}"), e))?;
+        self.check("identifiers never reused");
+        if table.id <= self.max_committed_table_id {
+            return Err(OpError::Stop(self.fail(
+                "identifiers never reused",
+                format!(
+                    "new table {name} got id {}, not above committed id {}",
+                    table.id, self.max_committed_table_id
+                ),
+            )));
+        }
+        view.tables.insert(
+            name.clone(),
+            ModelTable {
+                columns,
+                rows: BTreeMap::new(),
+            },
+        );
+        self.trace.event(format!("create {name} id {}", table.id));
+        Ok(())
+    }
+
+    fn op_insert(
+        &mut self,
+        tx: &mut WriteTxn,
+        view: &mut ModelState,
+        table: u32,
+        seed: u64,
+    ) -> Result<(), OpError> {
+        let Some(name) = view.table_name(table) else {
+            return Ok(());
+        };
+        let model_table = view.tables.get_mut(&name).expect("picked");
+        let values = values_for(&model_table.columns, seed, self.value_bytes_max);
+        let t = tx
+            .table(DATABASE, SCHEMA, &name)
+            .map_err(|e| OpError::Engine("lookup".into(), e))?;
+        let id = tx
+            .insert(&t, &values)
+            .map_err(|e| OpError::Engine(format!("insert {name}"), e))?;
+        self.check("row ids unique");
+        if model_table.rows.insert(id, values).is_some() {
+            return Err(OpError::Stop(self.fail(
+                "row ids unique",
+                format!("insert into {name} returned live row id {id:#x}"),
+            )));
+        }
+        self.trace.event(format!("insert {name} {id:#x}"));
+        Ok(())
+    }
+
+    fn op_update(
+        &mut self,
+        tx: &mut WriteTxn,
+        view: &mut ModelState,
+        table: u32,
+        row: u32,
+        seed: u64,
+    ) -> Result<(), OpError> {
+        let Some((name, id)) = pick_row(view, table, row) else {
+            return Ok(());
+        };
+        let model_table = view.tables.get_mut(&name).expect("picked");
+        let values = values_for(&model_table.columns, seed, self.value_bytes_max);
+        let t = tx
+            .table(DATABASE, SCHEMA, &name)
+            .map_err(|e| OpError::Engine("lookup".into(), e))?;
+        tx.update(&t, id, &values)
+            .map_err(|e| OpError::Engine(format!("update {name} {id:#x}"), e))?;
+        model_table.rows.insert(id, values);
+        self.trace.event(format!("update {name} {id:#x}"));
+        Ok(())
+    }
+
+    fn op_get(
+        &mut self,
+        tx: &mut WriteTxn,
+        view: &ModelState,
+        table: u32,
+        row: u32,
+    ) -> Result<(), OpError> {
+        let Some((name, id)) = pick_row(view, table, row) else {
+            return Ok(());
+        };
+        let t = tx
+            .table(DATABASE, SCHEMA, &name)
+            .map_err(|e| OpError::Engine("lookup".into(), e))?;
+        let got = tx
+            .get(&t, id)
+            .map_err(|e| OpError::Engine(format!("get {name} {id:#x}"), e))?;
+        self.check("reads match the model");
+        let expected = &view.tables[&name].rows[&id];
+        if !got.as_deref().is_some_and(|g| same_row(g, expected)) {
+            let detail = format!(
+                "get {name} {id:#x} in a write transaction: expected {expected:?}, got {got:?}"
+            );
+            return Err(OpError::Stop(self.fail("reads match the model", detail)));
+        }
+        Ok(())
+    }
+
+    fn op_scan(&mut self, tx: &mut WriteTxn, view: &ModelState, table: u32) -> Result<(), OpError> {
+        let Some(name) = view.table_name(table) else {
+            return Ok(());
+        };
+        let t = tx
+            .table(DATABASE, SCHEMA, &name)
+            .map_err(|e| OpError::Engine("lookup".into(), e))?;
+        let rows = tx
+            .scan(&t)
+            .map_err(|e| OpError::Engine(format!("scan {name}"), e))?;
+        self.check("reads match the model");
+        let actual: BTreeMap<_, _> = rows.into_iter().collect();
+        if let Some(d) = diff_rows(&view.tables[&name].rows, &actual) {
+            return Err(OpError::Stop(self.fail(
+                "reads match the model",
+                format!("scan {name} in a write transaction: {d}"),
+            )));
+        }
+        Ok(())
+    }
+
+    // ---- Reads ------------------------------------------------------------------------
+
+    fn run_read(&mut self, table: u32) -> StepResult {
+        let Some(name) = self.model.committed.table_name(table) else {
+            return Ok(());
+        };
+        let expected = self.model.committed.clone();
+        let snapshot = match self.db().begin_read() {
+            Ok(s) => s,
+            Err(e) => return self.after_error("begin read", &e),
+        };
+        match read_table(&snapshot, &name) {
+            Err(TxnError::NotFound {
+                kind,
+                name: missing,
+            }) => Err(self.fail(
+                "reads match the model",
+                format!("snapshot read of {name}: {kind} {missing} does not exist"),
+            )),
+            Ok(actual) => {
+                self.check("reads match the model");
+                if let Some(d) = diff_rows(&expected.tables[&name].rows, &actual) {
+                    return Err(self.fail(
+                        "reads match the model",
+                        format!("snapshot read of {name}: {d}"),
+                    ));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                drop(snapshot);
+                self.after_error(&format!("read {name}"), &e)
+            }
+        }
+    }
+
+    fn hold_snapshot(&mut self, slot: usize) -> StepResult {
+        match self.db().begin_read() {
+            Ok(s) => {
+                self.held[slot] = Some((s, self.model.committed.clone()));
+                self.trace.event(format!("hold snapshot {slot}"));
+                Ok(())
+            }
+            Err(e) => self.after_error("begin read", &e),
+        }
+    }
+
+    /// Checks a long-lived snapshot: it must still see exactly the state it began with,
+    /// whatever was committed, checkpointed or evicted since.
+    fn release_snapshot(&mut self, slot: usize) -> StepResult {
+        let Some((snapshot, expected)) = self.held[slot].take() else {
+            return Ok(());
+        };
+        match read_state(&snapshot) {
+            Ok(actual) => {
+                self.check("snapshots are stable");
+                if let Some(d) = expected.diff(&actual) {
+                    return Err(
+                        self.fail("snapshots are stable", format!("held snapshot {slot}: {d}"))
+                    );
+                }
+                self.trace.event(format!("release snapshot {slot}"));
+                Ok(())
+            }
+            Err(e) => {
+                drop(snapshot);
+                self.after_error("read held snapshot", &e)
+            }
+        }
+    }
+
+    // ---- Checkpoints, restarts, crashes ----------------------------------------------
+
+    fn run_checkpoint(&mut self) -> StepResult {
+        match self.db().checkpoint() {
+            Ok(stats) => {
+                self.counters.checkpoints += 1;
+                self.trace.event(format!(
+                    "checkpoint {} redo {} wrote {}",
+                    stats.sequence, stats.redo_lsn, stats.pages_written
+                ));
+                Ok(())
+            }
+            Err(kiln::CheckpointError::Storage(e)) => {
+                self.after_error("checkpoint", &TxnError::Storage(e))
+            }
+        }
+    }
+
+    fn reopen(&mut self) -> StepResult {
+        self.held = [None, None];
+        self.db = None;
+        self.trace.event("reopen".into());
+        self.open_and_verify()
+    }
+
+    /// The engine stopped (halt) or failed (fault): restart it.
+    fn restart_after_stop(&mut self) -> StepResult {
+        if self.disk.is_halted() {
+            if let Some(point) = self.armed_point.take() {
+                *self.counters.crash_points_fired.entry(point).or_insert(0) += 1;
+            }
+            self.crash_and_recover(self.armed_kind)
+        } else {
+            // An injected fault failed the engine: the process restarts.
+            self.counters.restarts_after_fault += 1;
+            self.crash_and_recover(CrashKind::Process)
+        }
+    }
+
+    fn crash_and_recover(&mut self, kind: CrashKind) -> StepResult {
+        self.held = [None, None];
+        self.db = None;
+        self.crash(kind);
+        self.open_and_verify()
+    }
+
+    fn crash(&mut self, kind: CrashKind) {
+        let report = self.disk.crash(kind);
+        *self
+            .counters
+            .crashes
+            .entry(format!("{kind:?}"))
+            .or_insert(0) += 1;
+        self.trace.event(format!(
+            "crash {kind:?}: writes survived {} lost {} torn {}, entries kept {} reverted {}",
+            report.writes_survived,
+            report.writes_lost,
+            report.writes_torn,
+            report.entries_kept,
+            report.entries_reverted
+        ));
+    }
+
+    /// Opens (recovering), retrying when a crash armed for recovery fires inside it, then
+    /// checks every invariant.
+    fn open_and_verify(&mut self) -> StepResult {
+        let faults = self.disk.fault_config();
+        let result = self.open_retrying();
+        self.disk.set_fault_config(faults);
+        let db = result?;
+        self.counters.recoveries += 1;
+        let stats = db.stats().recovery;
+        self.trace.event(format!(
+            "recovered: redo {}..{} records {} committed {} discarded {}",
+            stats.start_lsn,
+            stats.end_lsn,
+            stats.records_replayed,
+            stats.transactions_committed,
+            stats.transactions_discarded
+        ));
+        self.db = Some(db);
+        self.verify_recovered()
+    }
+
+    /// Opens (recovering), retrying when a crash armed for recovery fires inside it or an
+    /// injected fault fails it. After three fault-failed attempts the faults are switched
+    /// off (the operator replaced the flaky cable), so recovery itself gets checked.
+    fn open_retrying(&mut self) -> Result<Database, Stop> {
+        for attempt in 1..=10 {
+            if attempt > 3 {
+                self.disk.set_fault_config(Default::default());
+            }
+            match Database::open(self.env.clone(), Path::new(DB_DIR), self.engine_config()) {
+                Ok(db) => return Ok(db),
+                Err(_) if self.disk.is_halted() => {
+                    self.counters.crashes_during_recovery += 1;
+                    self.crash(self.armed_kind);
+                }
+                Err(kiln::OpenError::Storage(e))
+                    if e.is_corruption() && self.corruption_this_life =>
+                {
+                    self.counters.corruptions_detected += 1;
+                    return Err(Stop::Detected(format!("recovery: {e}")));
+                }
+                Err(kiln::OpenError::Storage(e)) if self.fault_total() > self.faults_seen => {
+                    self.trace
+                        .event(format!("recovery failed on an injected fault: {e}"));
+                    self.faults_seen = self.fault_total();
+                    self.crash(CrashKind::Process);
+                }
+                Err(e) => return Err(self.fail("recovery succeeds", e.to_string())),
+            }
+        }
+        Err(self.fail("recovery succeeds", "ten attempts to recover failed"))
+    }
+
+    fn verify_recovered(&mut self) -> StepResult {
+        let state = {
+            let snapshot = self.db().begin_read();
+            match snapshot.and_then(|s| read_state(&s).map(|state| (state, table_ids(&s)))) {
+                Ok(found) => found,
+                Err(e) => return self.recovered_read_failed(&e),
+            }
+        };
+        let (actual, ids) = state;
+        self.check("durability and atomicity");
+        match self.model.resolve(&actual) {
+            Ok(how) => self.trace.event(format!(
+                "state matches the model ({how}), {} rows",
+                actual.row_count()
+            )),
+            Err(d) => return Err(self.fail("durability and atomicity", d)),
+        }
+        self.max_committed_table_id = self
+            .max_committed_table_id
+            .max(ids.into_iter().max().unwrap_or(0));
+        self.check("structural integrity");
+        match self.db().check_integrity() {
+            Ok(report) if report.is_ok() => {}
+            Ok(report) => return Err(self.fail("structural integrity", report.problems.join("; "))),
+            Err(e) => return self.recovered_read_failed(&TxnError::Storage(e)),
+        }
+        self.faults_seen = self.fault_total();
+        Ok(())
+    }
+
+    fn recovered_read_failed(&mut self, e: &TxnError) -> StepResult {
+        match self.classify("reading the recovered state", e)? {
+            ErrorClass::Transient | ErrorClass::FailedState | ErrorClass::Crashed => {
+                // An injected fault while verifying: restart and verify again.
+                self.faults_seen = self.fault_total();
+                self.crash_and_recover(CrashKind::Process)
+            }
+        }
+    }
+
+    // ---- Corruption -------------------------------------------------------------------
+
+    fn corrupt(&mut self, target: CorruptTarget, pick: u64) -> StepResult {
+        let dir = PathBuf::from(DB_DIR);
+        let flipped = match target {
+            CorruptTarget::Images => self.flip_in_images(&dir, pick),
+            CorruptTarget::Manifest => self.flip_in(&dir.join("MANIFEST"), pick, |_| true),
+            CorruptTarget::Wal => self.flip_in_wal(&dir, pick),
+        };
+        let Some((path, offset, bit)) = flipped else {
+            return Ok(());
+        };
+        self.counters.corruptions_injected += 1;
+        self.corruption_this_life = true;
+        self.trace
+            .event(format!("flip bit {bit} of {} at {offset}", path.display()));
+        self.crash_and_recover(CrashKind::Process)
+    }
+
+    /// Flips a durable bit of `path` at an offset drawn from `pick` among those `allowed`.
+    fn flip_in(
+        &self,
+        path: &Path,
+        pick: u64,
+        allowed: impl Fn(u64) -> bool,
+    ) -> Option<(PathBuf, u64, u8)> {
+        let image = self.disk.durable_image(path)?;
+        let pending = self.disk.unsynced_ranges(path).unwrap_or_default();
+        let candidates: Vec<u64> = (0..image.len() as u64)
+            .filter(|&o| allowed(o) && !pending.iter().any(|r| r.contains(&o)))
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let offset = candidates[(pick % candidates.len() as u64) as usize];
+        let bit = (pick >> 32) as u8 % 8;
+        self.disk.flip_bit(path, offset, bit).ok()?;
+        Some((path.to_path_buf(), offset, bit))
+    }
+
+    /// Three times in four, a byte in the tuple area of a page image the durable
+    /// manifest points at (where a missed CRC check would return wrong rows); otherwise
+    /// anywhere in the image store.
+    fn flip_in_images(&self, dir: &Path, pick: u64) -> Option<(PathBuf, u64, u8)> {
+        let path = dir.join("pages.kiln");
+        let manifest = self.disk.durable_image(&dir.join("MANIFEST"))?;
+        let table = kiln::decode::manifest_page_table(&manifest).ok()?;
+        if pick.is_multiple_of(4) || table.is_empty() {
+            return self.flip_in(&path, pick, |_| true);
+        }
+        let page = kiln::PAGE_SIZE_BYTES as u64;
+        let (_, slot) = table[((pick >> 8) % table.len() as u64) as usize];
+        let image = self.disk.durable_image(&path)?;
+        let start = slot * page;
+        let header = image.get(start as usize..start as usize + 56)?;
+        let data_start = u64::from(u16::from_le_bytes([header[48], header[49]]));
+        let tuples = (start + data_start.min(page))..(start + page);
+        self.flip_in(&path, pick, |o| tuples.contains(&o))
+    }
+
+    /// WAL bytes a later durable record vouches for: synced before the file's last sync
+    /// that changed anything. A flip in the final sync group looks exactly like a torn
+    /// write, and is treated as one by design (see the WAL reader's documentation).
+    fn flip_in_wal(&self, dir: &Path, pick: u64) -> Option<(PathBuf, u64, u8)> {
+        let mut segments: Vec<PathBuf> = self
+            .disk
+            .file_paths()
+            .into_iter()
+            .filter(|p| {
+                p.starts_with(dir)
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("wal-"))
+            })
+            .collect();
+        segments.sort();
+        let path = segments
+            .get((pick % segments.len().max(1) as u64) as usize)?
+            .clone();
+        let history = self.disk.sync_history(&path).ok()?;
+        let changing: Vec<_> = history.iter().filter(|s| !s.changed.is_empty()).collect();
+        let (last, earlier) = changing.split_last()?;
+        let vouched_end = earlier.iter().map(|s| s.changed.end).max()?;
+        let last_range = last.changed.clone();
+        self.flip_in(&path, pick, |o| o < vouched_end && !last_range.contains(&o))
+    }
+
+    fn collect_disk_counters(&mut self) {
+        self.counters.faults = self
+            .disk
+            .fault_counts()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        self.counters.crash_points_hit = self
+            .disk
+            .crash_point_hits()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+    }
+}
+
+enum OpError {
+    Stop(Stop),
+    Engine(String, TxnError),
+}
+
+fn pick_row(view: &ModelState, table: u32, row: u32) -> Option<(String, kiln::RowId)> {
+    let name = view.table_name(table)?;
+    let id = view.row_id(&name, row)?;
+    Some((name, id))
+}
+
+/// Every row of one table as a snapshot sees it.
+fn read_table(
+    snapshot: &ReadTxn,
+    name: &str,
+) -> Result<BTreeMap<kiln::RowId, Vec<kiln::Value>>, TxnError> {
+    let t = snapshot.table(DATABASE, SCHEMA, name)?;
+    Ok(snapshot.scan(&t)?.into_iter().collect())
+}
+
+/// The whole state of the run's schema as a snapshot sees it.
+fn read_state(snapshot: &ReadTxn) -> Result<ModelState, TxnError> {
+    let catalog = snapshot.catalog();
+    let mut state = ModelState::default();
+    let Some(db) = catalog.database_by_name(DATABASE) else {
+        return Ok(state);
+    };
+    let Some(schema) = catalog.schema_by_name(db.id, SCHEMA) else {
+        return Ok(state);
+    };
+    let tables: Vec<_> = catalog
+        .tables()
+        .filter(|t| t.schema_id == schema.id)
+        .cloned()
+        .collect();
+    for def in tables {
+        let columns = def
+            .live_columns()
+            .map(|c| (c.column_type, c.nullable))
+            .collect();
+        let rows = read_table(snapshot, &def.name)?;
+        state
+            .tables
+            .insert(def.name.clone(), ModelTable { columns, rows });
+    }
+    Ok(state)
+}
+
+fn table_ids(snapshot: &ReadTxn) -> Vec<u64> {
+    snapshot.catalog().tables().map(|t| t.id).collect()
+}
