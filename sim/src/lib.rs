@@ -10,6 +10,8 @@
 //! targets can use it; the concurrent actors in [`actors`] run on madsim.
 #![forbid(unsafe_code)]
 
+#[cfg(madsim)]
+pub mod actors;
 pub mod artifact;
 pub mod clock;
 pub mod disk;

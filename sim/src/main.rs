@@ -63,6 +63,16 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         runs_max: usize,
     },
+    /// Runs one seed of the concurrent actors on madsim (writer, reader, checkpointer;
+    /// the node is killed and recovered `lives` times).
+    Actors {
+        #[arg(long)]
+        seed: u64,
+        #[arg(long, default_value_t = 4)]
+        lives: u64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Lists the engine's named crash points and the planted bugs.
     List,
 }
@@ -100,6 +110,11 @@ fn main() -> ExitCode {
             out,
             runs_max,
         } => cmd_shrink(&artifact, out, runs_max),
+        Command::Actors {
+            seed,
+            lives,
+            common,
+        } => cmd_actors(seed, lives, &common),
         Command::List => {
             cmd_list();
             Ok(true)
@@ -401,6 +416,26 @@ fn cmd_shrink(path: &Path, out: Option<PathBuf>, runs_max: usize) -> Result<bool
         out.display()
     );
     Ok(true)
+}
+
+#[cfg(madsim)]
+fn cmd_actors(seed: u64, lives: u64, common: &Common) -> Result<bool, String> {
+    println!("seed: {seed}");
+    let scenario = load_scenario(&common.scenario)?;
+    let options = RunOptions {
+        planted: kiln_sim::planted_bugs(&common.planted_bugs)?,
+    };
+    let report = kiln_sim::actors::run(&scenario.draw(seed), options, lives);
+    print_report(&report);
+    if report.failed() {
+        print_tail(&report);
+    }
+    Ok(!report.failed())
+}
+
+#[cfg(not(madsim))]
+fn cmd_actors(_seed: u64, _lives: u64, _common: &Common) -> Result<bool, String> {
+    Err("this build lacks --cfg madsim (is RUSTFLAGS set? it overrides .cargo/config.toml)".into())
 }
 
 fn cmd_list() {

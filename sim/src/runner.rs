@@ -116,7 +116,7 @@ pub fn run(config: &RunConfig, plan: &Plan, options: RunOptions) -> RunReport {
 }
 
 /// Why the runner stopped early.
-enum Stop {
+pub(crate) enum Stop {
     Detected(String),
     Failed(Failure),
 }
@@ -131,29 +131,33 @@ enum ErrorClass {
     Transient,
 }
 
-struct Runner {
-    config: RunConfig,
-    options: RunOptions,
-    disk: SimDisk,
-    env: Env,
-    db: Option<Database>,
-    model: Model,
-    held: [Option<(ReadTxn, ModelState)>; 2],
-    armed_kind: CrashKind,
-    armed_point: Option<String>,
-    corruption_this_life: bool,
-    faults_seen: u64,
-    max_committed_table_id: u64,
-    value_bytes_max: u64,
-    step: usize,
-    trace: Trace,
-    counters: Counters,
+pub(crate) struct Runner {
+    pub(crate) config: RunConfig,
+    pub(crate) options: RunOptions,
+    pub(crate) disk: SimDisk,
+    pub(crate) env: Env,
+    pub(crate) db: Option<Database>,
+    pub(crate) model: Model,
+    pub(crate) held: [Option<(ReadTxn, ModelState)>; 2],
+    pub(crate) armed_kind: CrashKind,
+    pub(crate) armed_point: Option<String>,
+    pub(crate) corruption_this_life: bool,
+    pub(crate) faults_seen: u64,
+    pub(crate) max_committed_table_id: u64,
+    pub(crate) value_bytes_max: u64,
+    pub(crate) step: usize,
+    /// Concurrent mode: a restart is requested (the madsim supervisor kills the node)
+    /// instead of performed in place.
+    pub(crate) deferred: bool,
+    pub(crate) pending_restart: Option<CrashKind>,
+    pub(crate) trace: Trace,
+    pub(crate) counters: Counters,
 }
 
-type StepResult = Result<(), Stop>;
+pub(crate) type StepResult = Result<(), Stop>;
 
 impl Runner {
-    fn new(config: &RunConfig, options: RunOptions) -> Runner {
+    pub(crate) fn new(config: &RunConfig, options: RunOptions) -> Runner {
         let device = DeviceConfig {
             sector_size_bytes: config.sector_size_bytes,
             sector_write_atomic: config.sector_write_atomic,
@@ -186,12 +190,14 @@ impl Runner {
             max_committed_table_id: 0,
             value_bytes_max,
             step: 0,
+            deferred: false,
+            pending_restart: None,
             trace: Trace::new(40),
             counters: Counters::default(),
         }
     }
 
-    fn fail(&self, invariant: &'static str, detail: impl Into<String>) -> Stop {
+    pub(crate) fn fail(&self, invariant: &'static str, detail: impl Into<String>) -> Stop {
         Stop::Failed(Failure {
             invariant,
             detail: detail.into(),
@@ -199,17 +205,17 @@ impl Runner {
         })
     }
 
-    fn check(&mut self, name: &'static str) {
+    pub(crate) fn check(&mut self, name: &'static str) {
         *self.counters.checks.entry(name).or_insert(0) += 1;
     }
 
-    fn engine_config(&self) -> kiln::Config {
+    pub(crate) fn engine_config(&self) -> kiln::Config {
         let mut config = self.config.engine.to_config();
         config.planted = self.options.planted;
         config
     }
 
-    fn db(&self) -> &Database {
+    pub(crate) fn db(&self) -> &Database {
         self.db
             .as_ref()
             .expect("the database is open between steps")
@@ -236,7 +242,7 @@ impl Runner {
     }
 
     /// Creates the database and the run's schema. Faults are off until this is done.
-    fn open_fresh(&mut self) -> StepResult {
+    pub(crate) fn open_fresh(&mut self) -> StepResult {
         let faults = self.disk.fault_config();
         self.disk.set_fault_config(Default::default());
         let db = Database::open(self.env.clone(), Path::new(DB_DIR), self.engine_config())
@@ -254,7 +260,7 @@ impl Runner {
         Ok(())
     }
 
-    fn fault_total(&self) -> u64 {
+    pub(crate) fn fault_total(&self) -> u64 {
         self.disk.fault_counts().values().sum()
     }
 
@@ -368,7 +374,7 @@ impl Runner {
         }
     }
 
-    fn commit(&mut self, tx: WriteTxn, view: ModelState) -> StepResult {
+    pub(crate) fn commit(&mut self, tx: WriteTxn, view: ModelState) -> StepResult {
         match tx.commit() {
             Ok(info) => {
                 self.counters.commits += 1;
@@ -394,7 +400,7 @@ impl Runner {
     }
 
     /// After an error outside commit: the transaction is gone; restart if needed.
-    fn after_error(&mut self, what: &str, error: &TxnError) -> StepResult {
+    pub(crate) fn after_error(&mut self, what: &str, error: &TxnError) -> StepResult {
         self.trace.event(format!("{what} failed: {error}"));
         match self.classify(what, error)? {
             ErrorClass::Transient => {
@@ -405,7 +411,7 @@ impl Runner {
         }
     }
 
-    fn run_op(
+    pub(crate) fn run_op(
         &mut self,
         tx: &mut WriteTxn,
         view: &mut ModelState,
@@ -680,16 +686,21 @@ impl Runner {
 
     /// The engine stopped (halt) or failed (fault): restart it.
     fn restart_after_stop(&mut self) -> StepResult {
-        if self.disk.is_halted() {
+        let kind = if self.disk.is_halted() {
             if let Some(point) = self.armed_point.take() {
                 *self.counters.crash_points_fired.entry(point).or_insert(0) += 1;
             }
-            self.crash_and_recover(self.armed_kind)
+            self.armed_kind
         } else {
             // An injected fault failed the engine: the process restarts.
             self.counters.restarts_after_fault += 1;
-            self.crash_and_recover(CrashKind::Process)
+            CrashKind::Process
+        };
+        if self.deferred {
+            self.pending_restart.get_or_insert(kind);
+            return Ok(());
         }
+        self.crash_and_recover(kind)
     }
 
     fn crash_and_recover(&mut self, kind: CrashKind) -> StepResult {
@@ -701,6 +712,12 @@ impl Runner {
 
     fn crash(&mut self, kind: CrashKind) {
         let report = self.disk.crash(kind);
+        self.record_crash(&report);
+    }
+
+    /// Counts and traces a crash (applied here, or by the madsim supervisor's kill).
+    pub(crate) fn record_crash(&mut self, report: &crate::disk::CrashReport) {
+        let kind = report.kind;
         *self
             .counters
             .crashes
@@ -718,7 +735,7 @@ impl Runner {
 
     /// Opens (recovering), retrying when a crash armed for recovery fires inside it, then
     /// checks every invariant.
-    fn open_and_verify(&mut self) -> StepResult {
+    pub(crate) fn open_and_verify(&mut self) -> StepResult {
         let faults = self.disk.fault_config();
         let result = self.open_retrying();
         self.disk.set_fault_config(faults);
@@ -895,7 +912,7 @@ impl Runner {
         self.flip_in(&path, pick, |o| o < vouched_end && !last_range.contains(&o))
     }
 
-    fn collect_disk_counters(&mut self) {
+    pub(crate) fn collect_disk_counters(&mut self) {
         self.counters.faults = self
             .disk
             .fault_counts()
@@ -911,7 +928,7 @@ impl Runner {
     }
 }
 
-enum OpError {
+pub(crate) enum OpError {
     Stop(Stop),
     Engine(String, TxnError),
 }
@@ -932,7 +949,7 @@ fn read_table(
 }
 
 /// The whole state of the run's schema as a snapshot sees it.
-fn read_state(snapshot: &ReadTxn) -> Result<ModelState, TxnError> {
+pub(crate) fn read_state(snapshot: &ReadTxn) -> Result<ModelState, TxnError> {
     let catalog = snapshot.catalog();
     let mut state = ModelState::default();
     let Some(db) = catalog.database_by_name(DATABASE) else {
