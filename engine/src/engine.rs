@@ -1,28 +1,26 @@
-//! The public API: [`Database`], [`WriteTxn`], [`ReadTxn`].
+//! The public API: [`Database`], its DDL dispatcher and diagnostics. Transactions are in
+//! `txn_api.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::catalog::{Catalog, ColumnSpec, ObjectId, TableDef};
+use crate::catalog::Catalog;
 use crate::checkpoint::manifest::{self, ManifestError, MANIFEST_FILE, MANIFEST_TEMP_FILE};
 use crate::checkpoint::{CheckpointStats, Checkpointer};
 use crate::config::Config;
+use crate::ddl::{DdlCommand, DdlCommandResponse, DdlError};
 use crate::env::{Env, LockGuard, OpenOptions};
 use crate::health::Health;
-use crate::heap::{self, RowId, ROW_BYTES_MAX};
 use crate::page::{BufferPool, ImageStore, Snapshot, IMAGE_FILE};
 use crate::recovery::{self, RecoveryStats};
-use crate::txn::{Allocators, CommitInfo, ReadSnapshot, TxnManager, WriteContext};
-use crate::value::{decode_row, encode_row, encoded_row_len, Value};
+use crate::telemetry::{StorageDiagnostics, StorageTelemetryRegistry};
+use crate::txn::{Allocators, PublishedCatalogBatch, TxnManager};
+use crate::txn_api::{ReadTxn, WriteTxn};
 use crate::wal::format::parse_segment_file_name;
 use crate::wal::{Wal, WalConfig};
-use crate::{integrity, CheckpointError, ObjectKind, OpenError, StorageError, TxnError};
+use crate::{integrity, CheckpointError, OpenError, StorageError, TxnError};
 
 const LOCK_FILE: &str = "LOCK";
-/// Identifier length limit, as PostgreSQL's NAMEDATALEN - 1.
-pub const IDENTIFIER_BYTES_MAX: usize = 63;
-/// The schema every new database starts with, as in PostgreSQL.
-pub const DEFAULT_SCHEMA: &str = "public";
 
 /// An open database. Cheap to clone; all clones share one engine.
 #[derive(Clone, Debug)]
@@ -39,15 +37,8 @@ struct DbInner {
     txns: Arc<TxnManager>,
     checkpointer: Checkpointer,
     recovery: RecoveryStats,
+    telemetry: StorageTelemetryRegistry,
     _lock: Box<dyn LockGuard>,
-}
-
-/// A table, as named by a transaction. Holds only identity: every operation checks it
-/// against the catalog of the transaction using it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Table {
-    pub id: ObjectId,
-    pub name: String,
 }
 
 /// Counters and gauges, for telemetry and tests.
@@ -109,6 +100,10 @@ impl Database {
                     .map_err(|e| StorageError::io(&shown, "sync parent directory", &e))?;
             }
         }
+        // Refuse a stranger's directory before touching it (the lock creates a file).
+        if dir_exists {
+            Self::refuse_foreign(&*vfs, &dir)?;
+        }
         let lock = vfs.lock(&dir.join(LOCK_FILE)).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock => OpenError::AlreadyOpen {
                 path: shown.clone(),
@@ -137,6 +132,31 @@ impl Database {
                 supported: manifest::MANIFEST_FORMAT_VERSION,
             }),
             Err(ManifestError::Storage(e)) => Err(OpenError::Storage(e)),
+        }
+    }
+
+    /// Refuses a directory without a manifest that holds files Kiln did not write: it is
+    /// somebody else's, and creating a database there would mix the two.
+    fn refuse_foreign(vfs: &dyn crate::env::Vfs, dir: &Path) -> Result<(), OpenError> {
+        let shown = dir.display().to_string();
+        let names = vfs
+            .list(dir)
+            .map_err(|e| StorageError::io(&shown, "list", &e))?;
+        if names.iter().any(|n| n == MANIFEST_FILE) {
+            return Ok(());
+        }
+        let ours = |n: &String| {
+            n == LOCK_FILE
+                || n == IMAGE_FILE
+                || n == MANIFEST_TEMP_FILE
+                || parse_segment_file_name(n).is_some()
+        };
+        match names.iter().find(|n| !ours(n)) {
+            Some(foreign) => Err(OpenError::NotADatabase {
+                path: shown,
+                detail: format!("the directory holds {foreign} and no {MANIFEST_FILE}"),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -177,15 +197,14 @@ impl Database {
             config.planted(),
         ));
         let checkpointer = Checkpointer::new(
-            env.vfs.clone(),
-            env.clock.clone(),
+            &env,
             dir.clone(),
             manifest.database_id,
             config.retention_segments,
             health.clone(),
-            manifest.sequence,
+            (manifest.sequence, manifest.wal_position.next_lsn),
         );
-        Ok(Database {
+        let db = Database {
             inner: Arc::new(DbInner {
                 env,
                 dir,
@@ -194,9 +213,12 @@ impl Database {
                 txns,
                 checkpointer,
                 recovery: stats,
+                telemetry: StorageTelemetryRegistry::default(),
                 _lock: lock,
             }),
-        })
+        };
+        db.seed_telemetry()?;
+        Ok(db)
     }
 
     /// Creates a new database: empty image store, first WAL segment, system relations,
@@ -214,21 +236,10 @@ impl Database {
             return Err(OpenError::NotFound { path: shown });
         }
         let vfs = env.vfs.clone();
+        Self::refuse_foreign(&*vfs, &dir)?;
         let names = vfs
             .list(&dir)
             .map_err(|e| StorageError::io(&shown, "list", &e))?;
-        let ours = |n: &String| {
-            n == LOCK_FILE
-                || n == IMAGE_FILE
-                || n == MANIFEST_TEMP_FILE
-                || parse_segment_file_name(n).is_some()
-        };
-        if let Some(foreign) = names.iter().find(|n| !ours(n)) {
-            return Err(OpenError::NotADatabase {
-                path: shown,
-                detail: format!("the directory holds {foreign} and no {MANIFEST_FILE}"),
-            });
-        }
         for name in names.iter().filter(|n| *n != LOCK_FILE) {
             vfs.remove(&dir.join(name))
                 .map_err(|e| StorageError::io(name, "remove", &e))?;
@@ -269,13 +280,12 @@ impl Database {
         ctx.with_mutator(|_, pool, log| crate::catalog::bootstrap(pool, log))?;
         ctx.commit()?;
         let checkpointer = Checkpointer::new(
-            vfs.clone(),
-            env.clock.clone(),
+            &env,
             dir.clone(),
             database_id,
             config.retention_segments,
             health.clone(),
-            0,
+            (0, 1),
         );
         let db = Database {
             inner: Arc::new(DbInner {
@@ -286,6 +296,7 @@ impl Database {
                 txns,
                 checkpointer,
                 recovery: RecoveryStats::default(),
+                telemetry: StorageTelemetryRegistry::default(),
                 _lock: lock,
             }),
         };
@@ -307,25 +318,21 @@ impl Database {
     /// Begins a write transaction, waiting for the active one (if any) to finish.
     pub fn begin_write(&self) -> Result<WriteTxn, TxnError> {
         let ctx = self.inner.txns.begin_write(&*self.inner.env.clock)?;
-        Ok(WriteTxn {
-            ctx,
-            db: self.clone(),
-        })
+        Ok(WriteTxn::new(ctx, self.clone()))
     }
 
     /// Begins a write transaction only if none is active.
     pub fn try_begin_write(&self) -> Result<Option<WriteTxn>, TxnError> {
-        Ok(self.inner.txns.try_begin_write()?.map(|ctx| WriteTxn {
-            ctx,
-            db: self.clone(),
-        }))
+        Ok(self
+            .inner
+            .txns
+            .try_begin_write()?
+            .map(|ctx| WriteTxn::new(ctx, self.clone())))
     }
 
     /// Opens a read snapshot of everything durable now. Never blocks.
     pub fn begin_read(&self) -> Result<ReadTxn, TxnError> {
-        Ok(ReadTxn {
-            snapshot: self.inner.txns.begin_read()?,
-        })
+        Ok(ReadTxn::new(self.inner.txns.begin_read()?))
     }
 
     /// Runs a checkpoint, waiting for the active writer to finish first.
@@ -354,7 +361,7 @@ impl Database {
         }
     }
 
-    fn maybe_auto_checkpoint(&self) {
+    pub(crate) fn maybe_auto_checkpoint(&self) {
         let threshold = self.inner.config.checkpoint_wal_bytes;
         if threshold == 0
             || self
@@ -414,9 +421,191 @@ impl Database {
         }
     }
 
+    /// Loads the DDL counts earlier processes persisted into the telemetry registry.
+    fn seed_telemetry(&self) -> Result<(), OpenError> {
+        let pool = self.inner.txns.pool();
+        for row in crate::ddl::stats::load(pool, Snapshot::Committed(crate::Lsn::MAX))? {
+            self.inner
+                .telemetry
+                .seed_ddl(&row.verb, &row.outcome, row.count, row.duration_ns);
+        }
+        Ok(())
+    }
+
+    /// Dispatches one DDL command in a transaction of its own and reports the outcome as
+    /// a [`DdlCommandResponse`]. On failure the transaction is aborted, so nothing of the
+    /// command remains. Every dispatch is counted in the telemetry (attempts, successes,
+    /// failures by category, duration), durably: a success in the command's own
+    /// transaction, a failure in a small transaction after it.
+    pub fn execute_ddl(&self, command: &DdlCommand) -> DdlCommandResponse {
+        let clock = &*self.inner.env.clock;
+        let started = clock.now_monotonic_ns();
+        let verb = command.verb();
+        let outcome = self.run_ddl(command, started);
+        let duration_ns = clock.now_monotonic_ns().saturating_sub(started);
+        match outcome {
+            Ok(done) => {
+                self.inner
+                    .telemetry
+                    .record_ddl(verb.sql(), "success", duration_ns);
+                DdlCommandResponse::success(verb, done.message, done.result)
+            }
+            Err(error) => {
+                self.inner
+                    .telemetry
+                    .record_ddl(verb.sql(), error.category.label(), duration_ns);
+                self.persist_failure(verb.sql(), error.category.label(), duration_ns);
+                DdlCommandResponse::failure(verb, &error)
+            }
+        }
+    }
+
+    /// Runs DDL written in SQL (PostgreSQL dialect, see [`crate::ddl::sql`]): each
+    /// statement in order, each in a transaction of its own (autocommit, as psql does),
+    /// one response per command. A statement refused before it reaches the engine (it
+    /// does not parse, or is not supported) gets a failure response of its own and does
+    /// not stop the others; if it is a DDL verb it is counted in the telemetry like a
+    /// dispatch that failed (with no duration: nothing ran).
+    pub fn execute_sql(
+        &self,
+        sql: &str,
+        session: &crate::ddl::sql::Session,
+    ) -> Vec<DdlCommandResponse> {
+        let statements = crate::ddl::sql::parse_statements(sql, session);
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            let response = match &statement.command {
+                Ok(command) => self.execute_ddl(command),
+                Err(error) => {
+                    if let Some(verb) = statement.verb {
+                        self.inner
+                            .telemetry
+                            .record_ddl(verb.sql(), error.category.label(), 0);
+                        self.persist_failure(verb.sql(), error.category.label(), 0);
+                    }
+                    statement.rejection(error)
+                }
+            };
+            responses.push(response);
+        }
+        responses
+    }
+
+    fn run_ddl(
+        &self,
+        command: &DdlCommand,
+        started_ns: u64,
+    ) -> Result<crate::ddl::DdlOutcome, DdlError> {
+        let mut tx = self.begin_write().map_err(ddl_storage)?;
+        let done = tx.ddl(command)?;
+        let elapsed = self
+            .inner
+            .env
+            .clock
+            .now_monotonic_ns()
+            .saturating_sub(started_ns);
+        tx.record_ddl_success(command.verb().sql(), elapsed)
+            .map_err(DdlError::storage)?;
+        tx.commit().map_err(ddl_storage)?;
+        Ok(done)
+    }
+
+    /// Counts a failed command durably, if the database can still write.
+    fn persist_failure(&self, verb: &str, outcome: &str, duration_ns: u64) {
+        if self.is_failed() {
+            return;
+        }
+        if let Ok(mut tx) = self.begin_write() {
+            if tx.record_ddl_failure(verb, outcome, duration_ns).is_ok() {
+                let _ = tx.commit();
+            }
+        }
+    }
+
+    /// The telemetry registry (DDL command telemetry).
+    pub fn telemetry(&self) -> &StorageTelemetryRegistry {
+        &self.inner.telemetry
+    }
+
+    /// Takes the oldest committed catalog batch no consumer has taken yet.
+    pub fn consume_published_batch(&self) -> Option<PublishedCatalogBatch> {
+        self.inner.txns.consume_published_batch()
+    }
+
+    /// An accessor over the newest durable catalog; it keeps that view until refreshed.
+    pub fn catalog_accessor(&self) -> Result<CatalogAccessor, TxnError> {
+        let snapshot = self.begin_read()?;
+        Ok(CatalogAccessor {
+            db: self.clone(),
+            catalog: Arc::new(snapshot.catalog().clone()),
+        })
+    }
+
+    /// The `storage_diagnostics` report. With `check_integrity`, also runs the full
+    /// structural check and lists its problems.
+    pub fn storage_diagnostics(
+        &self,
+        check_integrity: bool,
+    ) -> Result<StorageDiagnostics, StorageError> {
+        let integrity = if check_integrity {
+            Some(self.check_integrity()?.problems)
+        } else {
+            None
+        };
+        Ok(crate::diagnostics::collect(self, integrity))
+    }
+
+    pub(crate) fn txns(&self) -> &Arc<TxnManager> {
+        &self.inner.txns
+    }
+
+    pub(crate) fn checkpointer(&self) -> &Checkpointer {
+        &self.inner.checkpointer
+    }
+
+    pub(crate) fn env(&self) -> &Env {
+        &self.inner.env
+    }
+
     /// Checkpoints (so the next open has nothing to replay) and closes this handle.
     pub fn close(self) -> Result<(), CheckpointError> {
         self.checkpoint().map(|_| ())
+    }
+}
+
+fn ddl_storage(error: TxnError) -> DdlError {
+    match error {
+        TxnError::Storage(e) => DdlError::storage(e),
+        other => DdlError::new(
+            crate::ddl::DdlErrorCategory::ExecutionFailed,
+            other.to_string(),
+        ),
+    }
+}
+
+/// A view of the catalog that stays at the epoch it was built on (so a long task sees
+/// consistent definitions) until [`CatalogAccessor::refresh`].
+#[derive(Clone, Debug)]
+pub struct CatalogAccessor {
+    db: Database,
+    catalog: Arc<Catalog>,
+}
+
+impl CatalogAccessor {
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.catalog.epoch
+    }
+
+    /// Moves the view to the newest durable catalog; returns whether the epoch changed.
+    pub fn refresh(&mut self) -> Result<bool, TxnError> {
+        let newest = self.db.catalog_accessor()?;
+        let changed = newest.catalog.epoch != self.catalog.epoch;
+        self.catalog = newest.catalog;
+        Ok(changed)
     }
 }
 
@@ -429,358 +618,4 @@ fn wal_config(config: &Config) -> WalConfig {
 
 fn resident_max(config: &Config) -> usize {
     (config.cache_size_bytes / crate::page::PAGE_SIZE_BYTES as u64) as usize
-}
-
-/// Checks a name against the identifier rules: non-empty, at most 63 bytes, no NUL.
-pub fn check_identifier(name: &str) -> Result<(), TxnError> {
-    let reason = if name.is_empty() {
-        "identifiers cannot be empty".to_string()
-    } else if name.len() > IDENTIFIER_BYTES_MAX {
-        format!(
-            "identifiers are at most {IDENTIFIER_BYTES_MAX} bytes, this one is {}",
-            name.len()
-        )
-    } else if name.contains('\0') {
-        "identifiers cannot contain NUL".to_string()
-    } else {
-        return Ok(());
-    };
-    Err(TxnError::InvalidIdentifier {
-        name: name.to_string(),
-        reason,
-    })
-}
-
-fn not_found(kind: ObjectKind, name: &str) -> TxnError {
-    TxnError::NotFound {
-        kind,
-        name: name.to_string(),
-    }
-}
-
-fn lookup_table<'c>(
-    catalog: &'c Catalog,
-    database: &str,
-    schema: &str,
-    table: &str,
-) -> Result<&'c TableDef, TxnError> {
-    let db = catalog
-        .database_by_name(database)
-        .ok_or_else(|| not_found(ObjectKind::Database, database))?;
-    let sc = catalog
-        .schema_by_name(db.id, schema)
-        .ok_or_else(|| not_found(ObjectKind::Schema, &format!("{database}.{schema}")))?;
-    catalog
-        .table_by_name(sc.id, table)
-        .ok_or_else(|| not_found(ObjectKind::Table, &format!("{database}.{schema}.{table}")))
-}
-
-fn table_def<'c>(catalog: &'c Catalog, table: &Table) -> Result<&'c TableDef, TxnError> {
-    catalog
-        .table(table.id)
-        .ok_or_else(|| TxnError::StaleHandle(format!("table {}", table.name)))
-}
-
-/// Checks `values` against the table's live columns and encodes them as a stored row.
-fn encode_checked(def: &TableDef, values: &[Value]) -> Result<Vec<u8>, TxnError> {
-    let live: Vec<_> = def.live_columns().collect();
-    if live.len() != values.len() {
-        return Err(TxnError::ColumnCount {
-            table: def.name.clone(),
-            expected: live.len(),
-            actual: values.len(),
-        });
-    }
-    let mut stored = vec![Value::Null; def.columns.len()];
-    for (column, value) in live.iter().zip(values) {
-        match value.column_type() {
-            None if !column.nullable => {
-                return Err(TxnError::NullViolation {
-                    column: column.name.clone(),
-                })
-            }
-            Some(t) if t != column.column_type => {
-                return Err(TxnError::TypeMismatch {
-                    column: column.name.clone(),
-                    expected: column.column_type.to_string(),
-                    actual: t.to_string(),
-                })
-            }
-            _ => {}
-        }
-        stored[column.position as usize] = value.clone();
-    }
-    let size = encoded_row_len(&stored);
-    if size > ROW_BYTES_MAX {
-        return Err(TxnError::ValueTooLarge {
-            what: "row",
-            size,
-            max: ROW_BYTES_MAX,
-        });
-    }
-    let mut bytes = Vec::with_capacity(size);
-    encode_row(&stored, &mut bytes);
-    Ok(bytes)
-}
-
-/// Decodes a stored row into the table's live columns.
-fn decode_checked(def: &TableDef, row_id: RowId, bytes: &[u8]) -> Result<Vec<Value>, StorageError> {
-    let stored = decode_row(bytes, &def.stored_types()).map_err(|e| {
-        StorageError::corruption(
-            "buffer pool",
-            row_id,
-            format!("row {row_id:#x} of table {}: {}", def.name, e.0),
-        )
-    })?;
-    Ok(def
-        .columns
-        .iter()
-        .zip(stored)
-        .filter(|(c, _)| !c.dropped)
-        .map(|(_, v)| v)
-        .collect())
-}
-
-fn read_row(
-    pool: &BufferPool,
-    snapshot: Snapshot,
-    def: &TableDef,
-    row_id: RowId,
-) -> Result<Option<Vec<Value>>, TxnError> {
-    match heap::get(pool, snapshot, def.id, row_id)? {
-        Some(bytes) => Ok(Some(decode_checked(def, row_id, &bytes)?)),
-        None => Ok(None),
-    }
-}
-
-fn scan_rows(
-    pool: &BufferPool,
-    snapshot: Snapshot,
-    def: &TableDef,
-) -> Result<Vec<(RowId, Vec<Value>)>, TxnError> {
-    let mut scan = heap::Scan::new(pool, snapshot, def.id, def.root_page)?;
-    let mut rows = Vec::new();
-    while let Some((row_id, bytes)) = scan.next_row()? {
-        rows.push((row_id, decode_checked(def, row_id, &bytes)?));
-    }
-    Ok(rows)
-}
-
-/// A write transaction. Dropping it without [`WriteTxn::commit`] aborts it.
-#[derive(Debug)]
-pub struct WriteTxn {
-    ctx: WriteContext,
-    db: Database,
-}
-
-impl WriteTxn {
-    /// The catalog as this transaction sees it.
-    pub fn catalog(&self) -> &Catalog {
-        self.ctx.catalog()
-    }
-
-    /// Creates a database and its `public` schema.
-    pub fn create_database(&mut self, name: &str) -> Result<ObjectId, TxnError> {
-        check_identifier(name)?;
-        if self.catalog().database_by_name(name).is_some() {
-            return Err(TxnError::AlreadyExists {
-                kind: ObjectKind::Database,
-                name: name.into(),
-            });
-        }
-        let id = self
-            .ctx
-            .with_mutator(|m, pool, log| m.stage_create_database(pool, log, name))?;
-        self.ctx
-            .with_mutator(|m, pool, log| m.stage_create_schema(pool, log, id, DEFAULT_SCHEMA))?;
-        Ok(id)
-    }
-
-    /// Creates a schema in `database`.
-    pub fn create_schema(&mut self, database: &str, name: &str) -> Result<ObjectId, TxnError> {
-        check_identifier(name)?;
-        let db = self
-            .catalog()
-            .database_by_name(database)
-            .ok_or_else(|| not_found(ObjectKind::Database, database))?;
-        let db_id = db.id;
-        if self.catalog().schema_by_name(db_id, name).is_some() {
-            return Err(TxnError::AlreadyExists {
-                kind: ObjectKind::Schema,
-                name: format!("{database}.{name}"),
-            });
-        }
-        Ok(self
-            .ctx
-            .with_mutator(|m, pool, log| m.stage_create_schema(pool, log, db_id, name))?)
-    }
-
-    /// Creates a table with `columns` in `database.schema`.
-    pub fn create_table(
-        &mut self,
-        database: &str,
-        schema: &str,
-        name: &str,
-        columns: &[ColumnSpec],
-    ) -> Result<Table, TxnError> {
-        check_identifier(name)?;
-        let mut seen = std::collections::BTreeSet::new();
-        for c in columns {
-            check_identifier(&c.name)?;
-            if !seen.insert(c.name.as_str()) {
-                return Err(TxnError::Validation(format!(
-                    "column {} specified more than once",
-                    c.name
-                )));
-            }
-        }
-        if columns.len() > 1600 {
-            return Err(TxnError::Validation(
-                "tables can have at most 1600 columns".into(),
-            ));
-        }
-        let catalog = self.catalog();
-        let db = catalog
-            .database_by_name(database)
-            .ok_or_else(|| not_found(ObjectKind::Database, database))?;
-        let sc = catalog
-            .schema_by_name(db.id, schema)
-            .ok_or_else(|| not_found(ObjectKind::Schema, &format!("{database}.{schema}")))?;
-        let schema_id = sc.id;
-        if catalog.table_by_name(schema_id, name).is_some() {
-            return Err(TxnError::AlreadyExists {
-                kind: ObjectKind::Table,
-                name: format!("{database}.{schema}.{name}"),
-            });
-        }
-        let id = self.ctx.with_mutator(|m, pool, log| {
-            m.stage_create_table(pool, log, schema_id, name, columns)
-        })?;
-        Ok(Table {
-            id,
-            name: format!("{database}.{schema}.{name}"),
-        })
-    }
-
-    /// Drops a table and frees its pages.
-    pub fn drop_table(&mut self, database: &str, schema: &str, name: &str) -> Result<(), TxnError> {
-        let id = lookup_table(self.catalog(), database, schema, name)?.id;
-        self.ctx
-            .with_mutator(|m, pool, log| m.stage_drop_table(pool, log, id))?;
-        Ok(())
-    }
-
-    /// Looks up a table by name.
-    pub fn table(&self, database: &str, schema: &str, name: &str) -> Result<Table, TxnError> {
-        let def = lookup_table(self.catalog(), database, schema, name)?;
-        Ok(Table {
-            id: def.id,
-            name: format!("{database}.{schema}.{name}"),
-        })
-    }
-
-    /// Inserts a row; returns its id.
-    pub fn insert(&mut self, table: &Table, values: &[Value]) -> Result<RowId, TxnError> {
-        let def = table_def(self.ctx.catalog(), table)?;
-        let bytes = encode_checked(def, values)?;
-        let root = def.root_page;
-        Ok(self
-            .ctx
-            .with_heap(|pool, log| heap::insert(pool, log, root, &bytes))?)
-    }
-
-    /// Replaces a row's values.
-    pub fn update(
-        &mut self,
-        table: &Table,
-        row_id: RowId,
-        values: &[Value],
-    ) -> Result<(), TxnError> {
-        let def = table_def(self.ctx.catalog(), table)?;
-        let bytes = encode_checked(def, values)?;
-        let (root, owner) = (def.root_page, def.id);
-        let found = self
-            .ctx
-            .with_heap(|pool, log| heap::update(pool, log, root, owner, row_id, &bytes))?;
-        found.then_some(()).ok_or_else(|| TxnError::RowNotFound {
-            table: table.name.clone(),
-            row_id,
-        })
-    }
-
-    /// Deletes a row.
-    pub fn delete(&mut self, table: &Table, row_id: RowId) -> Result<(), TxnError> {
-        let owner = table_def(self.ctx.catalog(), table)?.id;
-        let found = self
-            .ctx
-            .with_heap(|pool, log| heap::delete(pool, log, owner, row_id))?;
-        found.then_some(()).ok_or_else(|| TxnError::RowNotFound {
-            table: table.name.clone(),
-            row_id,
-        })
-    }
-
-    /// A row's values as this transaction sees them.
-    pub fn get(&self, table: &Table, row_id: RowId) -> Result<Option<Vec<Value>>, TxnError> {
-        let def = table_def(self.ctx.catalog(), table)?;
-        read_row(self.ctx.pool(), Snapshot::Writer, def, row_id)
-    }
-
-    /// Every row of the table as this transaction sees them, in storage order.
-    pub fn scan(&self, table: &Table) -> Result<Vec<(RowId, Vec<Value>)>, TxnError> {
-        let def = table_def(self.ctx.catalog(), table)?;
-        scan_rows(self.ctx.pool(), Snapshot::Writer, def)
-    }
-
-    /// Commits; returns once the commit is durable.
-    pub fn commit(self) -> Result<CommitInfo, TxnError> {
-        let db = self.db;
-        let info = self.ctx.commit()?;
-        db.maybe_auto_checkpoint();
-        Ok(info)
-    }
-
-    /// Discards every change.
-    pub fn abort(self) {
-        self.ctx.abort();
-    }
-}
-
-/// A read snapshot: sees every commit durable when it began, nothing later.
-#[derive(Debug)]
-pub struct ReadTxn {
-    snapshot: ReadSnapshot,
-}
-
-impl ReadTxn {
-    /// The catalog as this snapshot sees it.
-    pub fn catalog(&self) -> &Catalog {
-        self.snapshot.catalog()
-    }
-
-    /// The LSN below which commits are visible to this snapshot.
-    pub fn visible_below(&self) -> u64 {
-        self.snapshot.visible_below()
-    }
-
-    /// Looks up a table by name.
-    pub fn table(&self, database: &str, schema: &str, name: &str) -> Result<Table, TxnError> {
-        let def = lookup_table(self.catalog(), database, schema, name)?;
-        Ok(Table {
-            id: def.id,
-            name: format!("{database}.{schema}.{name}"),
-        })
-    }
-
-    /// A row's values.
-    pub fn get(&self, table: &Table, row_id: RowId) -> Result<Option<Vec<Value>>, TxnError> {
-        let def = table_def(self.catalog(), table)?;
-        read_row(self.snapshot.pool(), self.snapshot.snapshot(), def, row_id)
-    }
-
-    /// Every row of the table, in storage order.
-    pub fn scan(&self, table: &Table) -> Result<Vec<(RowId, Vec<Value>)>, TxnError> {
-        let def = table_def(self.catalog(), table)?;
-        scan_rows(self.snapshot.pool(), self.snapshot.snapshot(), def)
-    }
 }

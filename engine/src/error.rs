@@ -113,7 +113,7 @@ pub enum TxnError {
     NotFound { kind: ObjectKind, name: String },
     #[error("{kind} {name} already exists")]
     AlreadyExists { kind: ObjectKind, name: String },
-    #[error("invalid identifier {name:?}: {reason}")]
+    #[error("invalid identifier: {reason}")]
     InvalidIdentifier { name: String, reason: String },
     #[error("{0}")]
     Validation(String),

@@ -13,7 +13,9 @@ pub(crate) mod catalog;
 pub(crate) mod checkpoint;
 mod codec;
 mod config;
+pub mod ddl;
 pub mod decode;
+mod diagnostics;
 mod engine;
 pub mod env;
 mod error;
@@ -22,23 +24,31 @@ pub(crate) mod heap;
 mod integrity;
 pub(crate) mod page;
 pub(crate) mod recovery;
+pub mod telemetry;
 pub(crate) mod txn;
+mod txn_api;
 pub mod value;
 pub(crate) mod wal;
 
-pub use catalog::{Catalog, ColumnDef, ColumnSpec, DatabaseDef, ObjectId, SchemaDef, TableDef};
+pub use catalog::{
+    Catalog, ColumnDef, ColumnSpec, DatabaseDef, DropSummary, IndexDef, ObjectId, SchemaDef,
+    TableDef, WalRecordFragment,
+};
 pub use checkpoint::CheckpointStats;
 pub use config::Config;
-pub use engine::{
-    check_identifier, Database, DatabaseStats, ReadTxn, Table, WriteTxn, DEFAULT_SCHEMA,
-    IDENTIFIER_BYTES_MAX,
+pub use ddl::{
+    check_identifier, AlterAction, DdlCommand, DdlCommandResponse, DdlError, DdlErrorCategory,
+    DdlOutcome, DdlVerb, Severity, DEFAULT_SCHEMA, IDENTIFIER_BYTES_MAX,
 };
+pub use engine::{CatalogAccessor, Database, DatabaseStats};
 pub use error::{CheckpointError, ObjectKind, OpenError, StorageError, StorageResult, TxnError};
 pub use heap::RowId;
 pub use integrity::IntegrityReport;
 pub use page::{PoolStats, PAGE_SIZE_BYTES};
 pub use recovery::RecoveryStats;
-pub use txn::{CommitInfo, PlantedBugs};
+pub use telemetry::{StorageDiagnostics, StorageTelemetryRegistry};
+pub use txn::{CommitInfo, PlantedBugs, PublishedCatalogBatch};
+pub use txn_api::{ReadTxn, Table, WriteTxn};
 pub use value::{ColumnType, Value};
 
 /// Log sequence number: WAL records are numbered 1, 2, 3, ... with no gaps.
@@ -56,4 +66,12 @@ pub const CRASH_POINTS: &[&str] = &[
     "checkpoint.manifest.before_rename",
     "checkpoint.manifest.before_dir_sync",
     "checkpoint.commit.manifest_durable",
+    "catalog.publish.before_commit_record",
+    "catalog.publish.after_commit_durable",
+    "ddl.drop.table.indexes_dropped",
+    "ddl.drop.table.columns_dropped",
+    "ddl.drop.table.pages_freed",
+    "ddl.drop.schema.table_dropped",
+    "ddl.drop.schema.schema_dropped",
+    "ddl.drop.database.schema_dropped",
 ];

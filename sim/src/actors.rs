@@ -362,6 +362,11 @@ async fn write_one(shared: &Shared, ops: &[TxnOp], commit: bool, rng: &mut ChaCh
                 let result = shared.runner().after_error(&what, &e);
                 return shared.record(result);
             }
+            Err(crate::runner::OpError::Expected) => {
+                tx.abort();
+                shared.runner().counters.aborts += 1;
+                return;
+            }
         }
         pause(rng, 500).await;
     }

@@ -14,8 +14,10 @@
 pub mod actors;
 pub mod artifact;
 pub mod clock;
+pub mod ddl_model;
 pub mod disk;
 pub mod model;
+mod ops;
 pub mod plan;
 pub mod runner;
 pub mod scenario;
@@ -30,7 +32,11 @@ pub fn built_with_madsim() -> bool {
 }
 
 /// Test-only engine bugs the simulator must catch, by name.
-pub const PLANTED_BUGS: &[&str] = &["ack-before-fsync", "skip-page-crc"];
+pub const PLANTED_BUGS: &[&str] = &[
+    "ack-before-fsync",
+    "skip-page-crc",
+    "leave-dependent-behind",
+];
 
 /// Builds the engine's planted-bug switches from names.
 pub fn planted_bugs(names: &[String]) -> Result<kiln::PlantedBugs, String> {
@@ -39,6 +45,7 @@ pub fn planted_bugs(names: &[String]) -> Result<kiln::PlantedBugs, String> {
         match name.as_str() {
             "ack-before-fsync" => planted.ack_before_fsync = true,
             "skip-page-crc" => planted.skip_page_crc = true,
+            "leave-dependent-behind" => planted.leave_dependent_behind = true,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",

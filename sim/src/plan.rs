@@ -36,16 +36,101 @@ impl From<ColType> for ColumnType {
     }
 }
 
-/// One operation inside a write transaction.
+/// One operation inside a write transaction. Selectors (`table`, `schema`, `database`,
+/// `column`, `row`) pick among what exists when the operation runs; `reuse_name` and
+/// `missing` steer a command at an existing or a nonexistent name, so the failure paths
+/// (already exists, not found, IF [NOT] EXISTS skips) are exercised as often as success.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnOp {
-    CreateTable { columns: Vec<(ColType, bool)> },
-    DropTable { table: u32 },
-    Insert { table: u32, values: u64 },
-    Update { table: u32, row: u32, values: u64 },
-    Delete { table: u32, row: u32 },
-    Get { table: u32, row: u32 },
-    Scan { table: u32 },
+    CreateTable {
+        schema: u32,
+        columns: Vec<(ColType, bool)>,
+        reuse_name: bool,
+        if_not_exists: bool,
+    },
+    DropTable {
+        table: u32,
+        missing: bool,
+        if_exists: bool,
+    },
+    CreateDatabase {
+        reuse_name: bool,
+        if_not_exists: bool,
+    },
+    DropDatabase {
+        database: u32,
+        missing: bool,
+        if_exists: bool,
+        cascade: bool,
+    },
+    CreateSchema {
+        database: u32,
+        reuse_name: bool,
+        if_not_exists: bool,
+    },
+    DropSchema {
+        schema: u32,
+        missing: bool,
+        if_exists: bool,
+        cascade: bool,
+    },
+    AlterTable {
+        table: u32,
+        action: AlterOp,
+    },
+    CreateIndex {
+        table: u32,
+        column: u32,
+        reuse_name: bool,
+        missing_column: bool,
+    },
+    DropIndex {
+        schema: u32,
+        if_exists: bool,
+    },
+    Insert {
+        table: u32,
+        values: u64,
+    },
+    Update {
+        table: u32,
+        row: u32,
+        values: u64,
+    },
+    Delete {
+        table: u32,
+        row: u32,
+    },
+    Get {
+        table: u32,
+        row: u32,
+    },
+    Scan {
+        table: u32,
+    },
+}
+
+/// What an ALTER TABLE does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlterOp {
+    AddColumn {
+        column_type: ColType,
+        nullable: bool,
+        reuse_name: bool,
+        if_not_exists: bool,
+    },
+    DropColumn {
+        column: u32,
+        missing: bool,
+        if_exists: bool,
+    },
+    RenameColumn {
+        column: u32,
+        reuse_name: bool,
+    },
+    RenameTable {
+        reuse_name: bool,
+    },
 }
 
 /// Where a latent bit flip goes.
@@ -66,6 +151,10 @@ pub enum Step {
     Txn {
         ops: Vec<TxnOp>,
         commit: bool,
+    },
+    /// One DDL command through the dispatcher (its own transaction and response).
+    Dispatch {
+        op: TxnOp,
     },
     Checkpoint,
     /// Close and reopen without a crash.
@@ -116,7 +205,7 @@ impl Plan {
         let mut steps = Vec::new();
         // Every run starts with a table to work on.
         steps.push(Step::Txn {
-            ops: vec![create_table(&mut rng)],
+            ops: vec![create_table(&mut rng, false, false)],
             commit: true,
         });
         let corrupt_at = config.corruption.then(|| (config.steps * 3 / 4).max(1));
@@ -139,6 +228,7 @@ impl Plan {
             .iter()
             .map(|s| match s {
                 Step::Txn { ops, .. } => ops.len() + 1,
+                Step::Dispatch { .. } => 1,
                 _ => 1,
             })
             .sum()
@@ -210,15 +300,14 @@ fn pick(rng: &mut ChaCha8Rng, weights: &[f64]) -> usize {
 }
 
 fn workload_step(w: &Workload, rng: &mut ChaCha8Rng) -> Step {
-    let txn_weight =
-        w.create_table + w.drop_table + w.insert + w.update + w.delete + w.get + w.scan;
     let weights = [
-        txn_weight,
+        1.0,
         w.checkpoint,
         w.reopen,
         w.hold_snapshot,
         w.release_snapshot,
         w.read,
+        w.dispatch,
     ];
     match pick(rng, &weights) {
         0 => {
@@ -237,7 +326,8 @@ fn workload_step(w: &Workload, rng: &mut ChaCha8Rng) -> Step {
         4 => Step::ReleaseSnapshot {
             slot: below(rng, 2) as u8,
         },
-        _ => Step::Read { table: sel(rng) },
+        5 => Step::Read { table: sel(rng) },
+        _ => Step::Dispatch { op: ddl_op(w, rng) },
     }
 }
 
@@ -245,33 +335,36 @@ fn sel(rng: &mut ChaCha8Rng) -> u32 {
     below(rng, 1 << 16) as u32
 }
 
+fn ddl_weight(w: &Workload) -> f64 {
+    w.create_table
+        + w.drop_table
+        + w.create_database
+        + w.drop_database
+        + w.create_schema
+        + w.drop_schema
+        + w.alter_table
+        + w.create_index
+        + w.drop_index
+}
+
 fn txn_op(w: &Workload, rng: &mut ChaCha8Rng) -> TxnOp {
-    let weights = [
-        w.create_table,
-        w.drop_table,
-        w.insert,
-        w.update,
-        w.delete,
-        w.get,
-        w.scan,
-    ];
+    let weights = [ddl_weight(w), w.insert, w.update, w.delete, w.get, w.scan];
     match pick(rng, &weights) {
-        0 => create_table(rng),
-        1 => TxnOp::DropTable { table: sel(rng) },
-        2 => TxnOp::Insert {
+        0 => ddl_op(w, rng),
+        1 => TxnOp::Insert {
             table: sel(rng),
             values: rng_u64(rng),
         },
-        3 => TxnOp::Update {
+        2 => TxnOp::Update {
             table: sel(rng),
             row: sel(rng),
             values: rng_u64(rng),
         },
-        4 => TxnOp::Delete {
+        3 => TxnOp::Delete {
             table: sel(rng),
             row: sel(rng),
         },
-        5 => TxnOp::Get {
+        4 => TxnOp::Get {
             table: sel(rng),
             row: sel(rng),
         },
@@ -279,14 +372,102 @@ fn txn_op(w: &Workload, rng: &mut ChaCha8Rng) -> TxnOp {
     }
 }
 
-fn create_table(rng: &mut ChaCha8Rng) -> TxnOp {
-    const TYPES: [ColType; 5] = [
-        ColType::Int64,
-        ColType::Float64,
-        ColType::Bool,
-        ColType::Text,
-        ColType::Bytes,
+/// A DDL operation, by the workload's weights.
+fn ddl_op(w: &Workload, rng: &mut ChaCha8Rng) -> TxnOp {
+    let weights = [
+        w.create_table,
+        w.drop_table,
+        w.create_database,
+        w.drop_database,
+        w.create_schema,
+        w.drop_schema,
+        w.alter_table,
+        w.create_index,
+        w.drop_index,
     ];
+    let odd = |rng: &mut ChaCha8Rng| chance(rng, w.odd_name_share);
+    let exists = |rng: &mut ChaCha8Rng| chance(rng, w.if_exists_share);
+    let cascade = |rng: &mut ChaCha8Rng| chance(rng, w.cascade_share);
+    match pick(rng, &weights) {
+        0 => {
+            let (reuse, if_not_exists) = (odd(rng), exists(rng));
+            create_table(rng, reuse, if_not_exists)
+        }
+        1 => TxnOp::DropTable {
+            table: sel(rng),
+            missing: odd(rng),
+            if_exists: exists(rng),
+        },
+        2 => TxnOp::CreateDatabase {
+            reuse_name: odd(rng),
+            if_not_exists: exists(rng),
+        },
+        3 => TxnOp::DropDatabase {
+            database: sel(rng),
+            missing: odd(rng),
+            if_exists: exists(rng),
+            cascade: cascade(rng),
+        },
+        4 => TxnOp::CreateSchema {
+            database: sel(rng),
+            reuse_name: odd(rng),
+            if_not_exists: exists(rng),
+        },
+        5 => TxnOp::DropSchema {
+            schema: sel(rng),
+            missing: odd(rng),
+            if_exists: exists(rng),
+            cascade: cascade(rng),
+        },
+        6 => TxnOp::AlterTable {
+            table: sel(rng),
+            action: alter_op(w, rng),
+        },
+        7 => TxnOp::CreateIndex {
+            table: sel(rng),
+            column: sel(rng),
+            reuse_name: odd(rng),
+            missing_column: odd(rng),
+        },
+        _ => TxnOp::DropIndex {
+            schema: sel(rng),
+            if_exists: exists(rng),
+        },
+    }
+}
+
+const TYPES: [ColType; 5] = [
+    ColType::Int64,
+    ColType::Float64,
+    ColType::Bool,
+    ColType::Text,
+    ColType::Bytes,
+];
+
+fn alter_op(w: &Workload, rng: &mut ChaCha8Rng) -> AlterOp {
+    match below(rng, 4) {
+        0 => AlterOp::AddColumn {
+            column_type: TYPES[below(rng, 5) as usize],
+            nullable: chance(rng, 0.8),
+            reuse_name: chance(rng, w.odd_name_share),
+            if_not_exists: chance(rng, w.if_exists_share),
+        },
+        1 => AlterOp::DropColumn {
+            column: sel(rng),
+            missing: chance(rng, w.odd_name_share),
+            if_exists: chance(rng, w.if_exists_share),
+        },
+        2 => AlterOp::RenameColumn {
+            column: sel(rng),
+            reuse_name: chance(rng, w.odd_name_share),
+        },
+        _ => AlterOp::RenameTable {
+            reuse_name: chance(rng, w.odd_name_share),
+        },
+    }
+}
+
+fn create_table(rng: &mut ChaCha8Rng, reuse_name: bool, if_not_exists: bool) -> TxnOp {
     let n = 1 + below(rng, 6) as usize;
     let columns = (0..n)
         .map(|i| {
@@ -295,7 +476,12 @@ fn create_table(rng: &mut ChaCha8Rng) -> TxnOp {
             (t, i > 0 && chance(rng, 0.5))
         })
         .collect();
-    TxnOp::CreateTable { columns }
+    TxnOp::CreateTable {
+        schema: sel(rng),
+        columns,
+        reuse_name,
+        if_not_exists,
+    }
 }
 
 /// The values of a row for `columns`, from `seed`. TEXT and BYTES values are up to

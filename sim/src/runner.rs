@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kiln::env::{DeviceConfig, Env};
-use kiln::{ColumnSpec, Database, PlantedBugs, ReadTxn, StorageError, TxnError, WriteTxn};
+use kiln::{Database, PlantedBugs, ReadTxn, StorageError, TxnError, WriteTxn};
 
 use crate::clock::{SimClock, SimRandom};
 use crate::disk::{CrashKind, CrashPointTarget, HaltPlan, SimDisk};
-use crate::model::{diff_rows, same_row, Model, ModelState, ModelTable};
-use crate::plan::{values_for, CorruptTarget, Plan, Step, TxnOp};
+use crate::model::{diff_rows, Model, ModelColumn, ModelState, ModelTable, TableKey};
+use crate::plan::{CorruptTarget, Plan, Step, TxnOp};
 use crate::scenario::RunConfig;
 use crate::seed::{stream, Stream};
 use crate::trace::Trace;
@@ -143,7 +143,8 @@ pub(crate) struct Runner {
     pub(crate) armed_point: Option<String>,
     pub(crate) corruption_this_life: bool,
     pub(crate) faults_seen: u64,
-    pub(crate) max_committed_table_id: u64,
+    /// The largest object id seen in a committed catalog: new ids must exceed it.
+    pub(crate) max_committed_id: u64,
     pub(crate) value_bytes_max: u64,
     pub(crate) step: usize,
     /// Concurrent mode: a restart is requested (the madsim supervisor kills the node)
@@ -187,7 +188,7 @@ impl Runner {
             armed_point: None,
             corruption_this_life: false,
             faults_seen: 0,
-            max_committed_table_id: 0,
+            max_committed_id: 0,
             value_bytes_max,
             step: 0,
             deferred: false,
@@ -253,6 +254,11 @@ impl Runner {
         tx.create_database(DATABASE)
             .map_err(|e| self.fail("open", e.to_string()))?;
         tx.commit().map_err(|e| self.fail("open", e.to_string()))?;
+        let schemas = BTreeMap::from([(SCHEMA.to_string(), BTreeMap::new())]);
+        self.model
+            .committed
+            .databases
+            .insert(DATABASE.to_string(), schemas);
         self.db = Some(db);
         self.disk.set_fault_config(faults);
         self.faults_seen = self.fault_total();
@@ -302,6 +308,7 @@ impl Runner {
     fn run_step(&mut self, step: &Step) -> StepResult {
         match step {
             Step::Txn { ops, commit } => self.run_txn(ops, *commit),
+            Step::Dispatch { op } => self.run_dispatch(op),
             Step::Checkpoint => self.run_checkpoint(),
             Step::Reopen => self.reopen(),
             Step::Read { table } => self.run_read(*table),
@@ -362,6 +369,13 @@ impl Runner {
                     drop(tx);
                     return self.after_error(&what, &e);
                 }
+                Err(OpError::Expected) => {
+                    // A command failed as the model said it must: abort, as the engine's
+                    // contract asks after a failed command.
+                    tx.abort();
+                    self.counters.aborts += 1;
+                    return Ok(());
+                }
             }
         }
         if commit {
@@ -380,7 +394,7 @@ impl Runner {
                 self.counters.commits += 1;
                 self.trace.event(format!("commit lsn {}", info.lsn));
                 self.model.committed = view;
-                Ok(())
+                self.observe_committed_ids()
             }
             Err(e) => {
                 // The commit record may or may not have reached the disk.
@@ -411,217 +425,109 @@ impl Runner {
         }
     }
 
-    pub(crate) fn run_op(
-        &mut self,
-        tx: &mut WriteTxn,
-        view: &mut ModelState,
-        op: &TxnOp,
-    ) -> Result<(), OpError> {
-        match op {
-            TxnOp::CreateTable { columns } => self.op_create_table(tx, view, columns),
-            TxnOp::DropTable { table } => {
-                let Some(name) = view.table_name(*table) else {
-                    return Ok(());
-                };
-                tx.drop_table(DATABASE, SCHEMA, &name)
-                    .map_err(|e| OpError::Engine(format!("drop {name}"), e))?;
-                view.tables.remove(&name);
-                self.trace.event(format!("drop {name}"));
-                Ok(())
-            }
-            TxnOp::Insert { table, values } => self.op_insert(tx, view, *table, *values),
-            TxnOp::Update { table, row, values } => self.op_update(tx, view, *table, *row, *values),
-            TxnOp::Delete { table, row } => {
-                let Some((name, id)) = pick_row(view, *table, *row) else {
-                    return Ok(());
-                };
-                let t = tx
-                    .table(DATABASE, SCHEMA, &name)
-                    .map_err(|e| OpError::Engine("lookup".into(), e))?;
-                tx.delete(&t, id)
-                    .map_err(|e| OpError::Engine(format!("delete {name} {id:#x}"), e))?;
-                view.tables.get_mut(&name).expect("picked").rows.remove(&id);
-                self.trace.event(format!("delete {name} {id:#x}"));
-                Ok(())
-            }
-            TxnOp::Get { table, row } => self.op_get(tx, view, *table, *row),
-            TxnOp::Scan { table } => self.op_scan(tx, view, *table),
-        }
-    }
-
-    fn op_create_table(
-        &mut self,
-        tx: &mut WriteTxn,
-        view: &mut ModelState,
-        columns: &[(crate::plan::ColType, bool)],
-    ) -> Result<(), OpError> {
-        let columns: Vec<(kiln::ColumnType, bool)> =
-            columns.iter().map(|&(t, n)| (t.into(), n)).collect();
-        let name = format!("t{}", self.model.tables_created);
-        self.model.tables_created += 1;
-        let specs: Vec<ColumnSpec> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, &(t, nullable))| ColumnSpec::new(&format!("c{i}"), t, nullable))
-            .collect();
-        let table = tx
-            .create_table(DATABASE, SCHEMA, &name, &specs)
-            .map_err(|e| OpError::Engine(format!("create {name}"), e))?;
-        self.check("identifiers never reused");
-        if table.id <= self.max_committed_table_id {
-            return Err(OpError::Stop(self.fail(
-                "identifiers never reused",
-                format!(
-                    "new table {name} got id {}, not above committed id {}",
-                    table.id, self.max_committed_table_id
-                ),
-            )));
-        }
-        view.tables.insert(
-            name.clone(),
-            ModelTable {
-                columns,
-                rows: BTreeMap::new(),
-            },
-        );
-        self.trace.event(format!("create {name} id {}", table.id));
-        Ok(())
-    }
-
-    fn op_insert(
-        &mut self,
-        tx: &mut WriteTxn,
-        view: &mut ModelState,
-        table: u32,
-        seed: u64,
-    ) -> Result<(), OpError> {
-        let Some(name) = view.table_name(table) else {
-            return Ok(());
-        };
-        let model_table = view.tables.get_mut(&name).expect("picked");
-        let values = values_for(&model_table.columns, seed, self.value_bytes_max);
-        let t = tx
-            .table(DATABASE, SCHEMA, &name)
-            .map_err(|e| OpError::Engine("lookup".into(), e))?;
-        let id = tx
-            .insert(&t, &values)
-            .map_err(|e| OpError::Engine(format!("insert {name}"), e))?;
-        self.check("row ids unique");
-        if model_table.rows.insert(id, values).is_some() {
-            return Err(OpError::Stop(self.fail(
-                "row ids unique",
-                format!("insert into {name} returned live row id {id:#x}"),
-            )));
-        }
-        self.trace.event(format!("insert {name} {id:#x}"));
-        Ok(())
-    }
-
-    fn op_update(
-        &mut self,
-        tx: &mut WriteTxn,
-        view: &mut ModelState,
-        table: u32,
-        row: u32,
-        seed: u64,
-    ) -> Result<(), OpError> {
-        let Some((name, id)) = pick_row(view, table, row) else {
-            return Ok(());
-        };
-        let model_table = view.tables.get_mut(&name).expect("picked");
-        let values = values_for(&model_table.columns, seed, self.value_bytes_max);
-        let t = tx
-            .table(DATABASE, SCHEMA, &name)
-            .map_err(|e| OpError::Engine("lookup".into(), e))?;
-        tx.update(&t, id, &values)
-            .map_err(|e| OpError::Engine(format!("update {name} {id:#x}"), e))?;
-        model_table.rows.insert(id, values);
-        self.trace.event(format!("update {name} {id:#x}"));
-        Ok(())
-    }
-
-    fn op_get(
-        &mut self,
-        tx: &mut WriteTxn,
-        view: &ModelState,
-        table: u32,
-        row: u32,
-    ) -> Result<(), OpError> {
-        let Some((name, id)) = pick_row(view, table, row) else {
-            return Ok(());
-        };
-        let t = tx
-            .table(DATABASE, SCHEMA, &name)
-            .map_err(|e| OpError::Engine("lookup".into(), e))?;
-        let got = tx
-            .get(&t, id)
-            .map_err(|e| OpError::Engine(format!("get {name} {id:#x}"), e))?;
-        self.check("reads match the model");
-        let expected = &view.tables[&name].rows[&id];
-        if !got.as_deref().is_some_and(|g| same_row(g, expected)) {
-            let detail = format!(
-                "get {name} {id:#x} in a write transaction: expected {expected:?}, got {got:?}"
-            );
-            return Err(OpError::Stop(self.fail("reads match the model", detail)));
-        }
-        Ok(())
-    }
-
-    fn op_scan(&mut self, tx: &mut WriteTxn, view: &ModelState, table: u32) -> Result<(), OpError> {
-        let Some(name) = view.table_name(table) else {
-            return Ok(());
-        };
-        let t = tx
-            .table(DATABASE, SCHEMA, &name)
-            .map_err(|e| OpError::Engine("lookup".into(), e))?;
-        let rows = tx
-            .scan(&t)
-            .map_err(|e| OpError::Engine(format!("scan {name}"), e))?;
-        self.check("reads match the model");
-        let actual: BTreeMap<_, _> = rows.into_iter().collect();
-        if let Some(d) = diff_rows(&view.tables[&name].rows, &actual) {
-            return Err(OpError::Stop(self.fail(
-                "reads match the model",
-                format!("scan {name} in a write transaction: {d}"),
-            )));
-        }
-        Ok(())
-    }
-
     // ---- Reads ------------------------------------------------------------------------
 
     fn run_read(&mut self, table: u32) -> StepResult {
-        let Some(name) = self.model.committed.table_name(table) else {
+        let Some(key) = self.model.committed.table_key(table) else {
             return Ok(());
         };
-        let expected = self.model.committed.clone();
+        let expected = self
+            .model
+            .committed
+            .table(&key)
+            .expect("picked")
+            .rows
+            .clone();
         let snapshot = match self.db().begin_read() {
             Ok(s) => s,
             Err(e) => return self.after_error("begin read", &e),
         };
-        match read_table(&snapshot, &name) {
-            Err(TxnError::NotFound {
-                kind,
-                name: missing,
-            }) => Err(self.fail(
-                "reads match the model",
-                format!("snapshot read of {name}: {kind} {missing} does not exist"),
-            )),
+        match read_table(&snapshot, &key) {
+            Err(TxnError::NotFound { kind, name }) => {
+                let detail = format!("snapshot read of {key:?}: {kind} {name} does not exist");
+                Err(self.fail("reads match the model", detail))
+            }
             Ok(actual) => {
                 self.check("reads match the model");
-                if let Some(d) = diff_rows(&expected.tables[&name].rows, &actual) {
+                if let Some(d) = diff_rows(&expected, &actual) {
                     return Err(self.fail(
                         "reads match the model",
-                        format!("snapshot read of {name}: {d}"),
+                        format!("snapshot read of {key:?}: {d}"),
                     ));
                 }
                 Ok(())
             }
             Err(e) => {
                 drop(snapshot);
-                self.after_error(&format!("read {name}"), &e)
+                self.after_error(&format!("read {key:?}"), &e)
             }
         }
+    }
+
+    /// One DDL command through the dispatcher: its response must report the outcome the
+    /// model expects, with the right category, severity and SQLSTATE.
+    fn run_dispatch(&mut self, op: &TxnOp) -> StepResult {
+        let view = self.model.committed.clone();
+        let Some(command) = self.ddl_command(&view, op) else {
+            return Ok(());
+        };
+        let mut expected_state = view;
+        let expect = crate::ddl_model::apply(&mut expected_state, &command);
+        let response = self.db().execute_ddl(&command);
+        self.counters.ops += 1;
+        if crate::ops::is_storage_failure(&response) {
+            self.trace.event(format!(
+                "dispatch {:?} failed in storage: {}",
+                command.verb(),
+                response.message
+            ));
+            if expect == crate::ddl_model::Expect::Applied {
+                self.model.commit_in_doubt(expected_state);
+            }
+            return self.restart_after_stop();
+        }
+        self.check("DDL responses match the model");
+        let matches = match expect {
+            crate::ddl_model::Expect::Applied | crate::ddl_model::Expect::Skipped => {
+                response.success
+            }
+            crate::ddl_model::Expect::Fails(category) => {
+                !response.success
+                    && response.error == Some(category)
+                    && response.severity == category.severity()
+                    && response.sqlstate.is_some()
+                    && !response.remediation_hints.is_empty()
+            }
+        };
+        if !matches {
+            let detail = format!("{command:?}: expected {expect:?}, response {response:?}");
+            return Err(self.fail("DDL responses match the model", detail));
+        }
+        self.trace.event(format!(
+            "dispatch {:?}: {}",
+            command.verb(),
+            response.message
+        ));
+        if response.success {
+            if let Some(result) = &response.result {
+                if let Err(OpError::Stop(stop)) = self.check_new_ids(&command, result) {
+                    return Err(stop);
+                }
+            }
+            self.model.committed = expected_state;
+            return self.observe_committed_ids();
+        }
+        Ok(())
+    }
+
+    /// Records the largest id in the newest durable catalog.
+    fn observe_committed_ids(&mut self) -> StepResult {
+        let max = match self.db().begin_read() {
+            Ok(snapshot) => snapshot.catalog().max_object_id(),
+            Err(e) => return self.after_error("begin read", &e),
+        };
+        self.max_committed_id = self.max_committed_id.max(max);
+        Ok(())
     }
 
     fn hold_snapshot(&mut self, slot: usize) -> StepResult {
@@ -789,12 +695,14 @@ impl Runner {
     fn verify_recovered(&mut self) -> StepResult {
         let state = {
             let snapshot = self.db().begin_read();
-            match snapshot.and_then(|s| read_state(&s).map(|state| (state, table_ids(&s)))) {
+            match snapshot
+                .and_then(|s| read_state(&s).map(|state| (state, s.catalog().max_object_id())))
+            {
                 Ok(found) => found,
                 Err(e) => return self.recovered_read_failed(&e),
             }
         };
-        let (actual, ids) = state;
+        let (actual, max_id) = state;
         self.check("durability and atomicity");
         match self.model.resolve(&actual) {
             Ok(how) => self.trace.event(format!(
@@ -803,9 +711,7 @@ impl Runner {
             )),
             Err(d) => return Err(self.fail("durability and atomicity", d)),
         }
-        self.max_committed_table_id = self
-            .max_committed_table_id
-            .max(ids.into_iter().max().unwrap_or(0));
+        self.max_committed_id = self.max_committed_id.max(max_id);
         self.check("structural integrity");
         match self.db().check_integrity() {
             Ok(report) if report.is_ok() => {}
@@ -931,51 +837,41 @@ impl Runner {
 pub(crate) enum OpError {
     Stop(Stop),
     Engine(String, TxnError),
-}
-
-fn pick_row(view: &ModelState, table: u32, row: u32) -> Option<(String, kiln::RowId)> {
-    let name = view.table_name(table)?;
-    let id = view.row_id(&name, row)?;
-    Some((name, id))
+    /// A command failed as the model expected; the transaction must abort.
+    Expected,
 }
 
 /// Every row of one table as a snapshot sees it.
 fn read_table(
     snapshot: &ReadTxn,
-    name: &str,
+    key: &TableKey,
 ) -> Result<BTreeMap<kiln::RowId, Vec<kiln::Value>>, TxnError> {
-    let t = snapshot.table(DATABASE, SCHEMA, name)?;
+    let t = snapshot.table(&key.0, &key.1, &key.2)?;
     Ok(snapshot.scan(&t)?.into_iter().collect())
 }
 
-/// The whole state of the run's schema as a snapshot sees it.
+/// The whole database (every database, schema and table) as a snapshot sees it.
 pub(crate) fn read_state(snapshot: &ReadTxn) -> Result<ModelState, TxnError> {
     let catalog = snapshot.catalog();
     let mut state = ModelState::default();
-    let Some(db) = catalog.database_by_name(DATABASE) else {
-        return Ok(state);
-    };
-    let Some(schema) = catalog.schema_by_name(db.id, SCHEMA) else {
-        return Ok(state);
-    };
-    let tables: Vec<_> = catalog
-        .tables()
-        .filter(|t| t.schema_id == schema.id)
-        .cloned()
-        .collect();
-    for def in tables {
-        let columns = def
-            .live_columns()
-            .map(|c| (c.column_type, c.nullable))
-            .collect();
-        let rows = read_table(snapshot, &def.name)?;
-        state
-            .tables
-            .insert(def.name.clone(), ModelTable { columns, rows });
+    for db in catalog.databases() {
+        let schemas = state.databases.entry(db.name.clone()).or_default();
+        for schema in catalog.schemas_of(db.id) {
+            let tables = schemas.entry(schema.name.clone()).or_default();
+            for def in catalog.tables_of(schema.id) {
+                let columns = def
+                    .live_columns()
+                    .map(|c| ModelColumn {
+                        name: c.name.clone(),
+                        column_type: c.column_type,
+                        nullable: c.nullable,
+                    })
+                    .collect();
+                let key = (db.name.clone(), schema.name.clone(), def.name.clone());
+                let rows = read_table(snapshot, &key)?;
+                tables.insert(def.name.clone(), ModelTable { columns, rows });
+            }
+        }
     }
     Ok(state)
-}
-
-fn table_ids(snapshot: &ReadTxn) -> Vec<u64> {
-    snapshot.catalog().tables().map(|t| t.id).collect()
 }

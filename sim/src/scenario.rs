@@ -54,6 +54,22 @@ impl Range {
 pub struct Workload {
     pub create_table: f64,
     pub drop_table: f64,
+    pub create_database: f64,
+    pub drop_database: f64,
+    pub create_schema: f64,
+    pub drop_schema: f64,
+    pub alter_table: f64,
+    pub create_index: f64,
+    pub drop_index: f64,
+    /// Share of DDL commands aimed at an existing name (create) or a missing one (drop).
+    pub odd_name_share: f64,
+    /// Share of DDL commands with IF [NOT] EXISTS.
+    pub if_exists_share: f64,
+    /// Share of drops with CASCADE.
+    pub cascade_share: f64,
+    /// Weight of single DDL commands run through the dispatcher (own transaction and
+    /// response) rather than inside a transaction.
+    pub dispatch: f64,
     pub insert: f64,
     pub update: f64,
     pub delete: f64,
@@ -79,6 +95,17 @@ impl Default for Workload {
         Workload {
             create_table: 1.0,
             drop_table: 0.2,
+            create_database: 0.1,
+            drop_database: 0.05,
+            create_schema: 0.2,
+            drop_schema: 0.1,
+            alter_table: 0.4,
+            create_index: 0.05,
+            drop_index: 0.05,
+            odd_name_share: 0.15,
+            if_exists_share: 0.3,
+            cascade_share: 0.5,
+            dispatch: 0.3,
             insert: 10.0,
             update: 4.0,
             delete: 3.0,

@@ -82,6 +82,46 @@ fn bitflips_are_detected_or_harmless_never_wrong_data() {
 }
 
 #[test]
+fn cascaded_drops_survive_crashes_at_every_stage() {
+    let scenario = scenario("cascade_drop_crash");
+    let mut fired = std::collections::BTreeMap::new();
+    for seed in 0..scenario.test_seeds {
+        let report = run_seed(&scenario, seed, RunOptions::default());
+        assert!(!report.failed(), "{}", describe(&report));
+        for (point, n) in &report.counters.crash_points_fired {
+            *fired.entry(point.clone()).or_insert(0u64) += n;
+        }
+    }
+    println!(
+        "crash points fired in {} seeds: {fired:?}",
+        scenario.test_seeds
+    );
+    for point in &scenario.crash_points {
+        assert!(
+            fired.get(point).copied().unwrap_or(0) > 0,
+            "crash point {point} never fired in the CI budget"
+        );
+    }
+}
+
+#[test]
+fn planted_leave_dependent_behind_is_caught() {
+    let (seed, report) = first_catch(
+        &scenario("cascade_drop_crash"),
+        "leave-dependent-behind",
+        40,
+    )
+    .expect("a cascaded drop that leaves a table behind went unnoticed for 40 seeds");
+    let Outcome::Failed(failure) = &report.outcome else {
+        unreachable!()
+    };
+    println!(
+        "leave-dependent-behind caught at seed {seed}: {} ({})",
+        failure.invariant, failure.detail
+    );
+}
+
+#[test]
 fn same_seed_same_trace_hash() {
     let scenario = scenario("default");
     for seed in [0, 1, 7, 42, 1234, 99_999] {
@@ -205,11 +245,18 @@ fn every_crash_point_in_the_source_is_listed() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            for piece in text.split("crash_point!(").skip(1) {
-                if let Some(name) = piece.split('"').nth(1) {
-                    if !name.contains('{')
-                        && piece.split(')').next().is_some_and(|p| p.contains('"'))
-                    {
+            // Crash points are named by string literals in `crash_point!(vfs, "name")`,
+            // `hit_crash_point(vfs, "name")` and `log.crash_point("name")` calls.
+            for marker in ["crash_point!(", "hit_crash_point(", ".crash_point("] {
+                for piece in text.split(marker).skip(1) {
+                    // The call's arguments run to the end of the statement.
+                    let call = piece.split([';', '{']).next().unwrap_or("");
+                    let name = call.split('"').nth(1).unwrap_or("");
+                    let is_name = name.contains('.')
+                        && name.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
+                        });
+                    if is_name {
                         found.insert(name.to_string());
                     }
                 }

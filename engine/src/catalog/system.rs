@@ -45,7 +45,7 @@ pub const COLUMNS: SysRelation = SysRelation {
     types: &[Int64, Int64, Int64, Text, Int64, Bool, Bool],
 };
 
-/// (id, table_id, name, column_ids, unique, root_page): filled by the index layer.
+/// (id, table_id, name, column_ids as u64 LE list, unique, root_page).
 pub const INDEXES: SysRelation = SysRelation {
     id: 5,
     name: "catalog_indexes",
@@ -53,7 +53,8 @@ pub const INDEXES: SysRelation = SysRelation {
     types: &[Int64, Int64, Text, Bytes, Bool, Int64],
 };
 
-/// (dependent_id, referenced_id, kind): filled as dependent object kinds arrive.
+/// (dependent_id, referenced_id, kind): every schema, table, column and index depends on
+/// its parent (kind 1). The integrity check compares these rows with the objects.
 pub const DEPENDENCIES: SysRelation = SysRelation {
     id: 6,
     name: "catalog_dependencies",
@@ -61,15 +62,25 @@ pub const DEPENDENCIES: SysRelation = SysRelation {
     types: &[Int64, Int64, Int64],
 };
 
+/// (verb, outcome, count, duration_ns_total): DDL telemetry that outlives the process,
+/// one row per verb and outcome ("success" or an error category).
+pub const DDL_TELEMETRY: SysRelation = SysRelation {
+    id: 7,
+    name: "catalog_ddl_telemetry",
+    root_page: 7,
+    types: &[Text, Text, Int64, Int64],
+};
+
 /// All system relations, in root-page order.
-pub const SYSTEM_RELATIONS: [&SysRelation; 6] = [
+pub const SYSTEM_RELATIONS: [&SysRelation; 7] = [
     &DATABASES,
     &SCHEMAS,
     &TABLES,
     &COLUMNS,
     &INDEXES,
     &DEPENDENCIES,
+    &DDL_TELEMETRY,
 ];
 
 /// The first page id after the system relations' roots.
-pub const FIRST_USER_PAGE_ID: PageId = 7;
+pub const FIRST_USER_PAGE_ID: PageId = 8;

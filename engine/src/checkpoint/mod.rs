@@ -40,6 +40,8 @@ pub struct Checkpointer {
     retention_segments: u64,
     health: Arc<Health>,
     sequence: AtomicU64,
+    /// Redo LSN of the last committed manifest (this process's or the one opened).
+    redo_lsn: AtomicU64,
     last: Mutex<Option<CheckpointStats>>,
     /// WAL bytes appended when the last checkpoint began (for the auto trigger).
     wal_bytes_at_last: AtomicU64,
@@ -56,28 +58,40 @@ impl std::fmt::Debug for Checkpointer {
 }
 
 impl Checkpointer {
+    /// A checkpointer continuing after the manifest with `last_sequence` and
+    /// `last_redo_lsn` (0 and 1 for a new database).
     pub fn new(
-        vfs: Arc<dyn Vfs>,
-        clock: Arc<dyn Clock>,
+        env: &crate::env::Env,
         dir: PathBuf,
         database_id: u64,
         retention_segments: u64,
         health: Arc<Health>,
-        last_sequence: u64,
+        (last_sequence, last_redo_lsn): (u64, Lsn),
     ) -> Checkpointer {
         Checkpointer {
-            vfs,
-            clock,
+            vfs: env.vfs.clone(),
+            clock: env.clock.clone(),
             dir,
             database_id,
             retention_segments,
             health,
             sequence: AtomicU64::new(last_sequence),
+            redo_lsn: AtomicU64::new(last_redo_lsn),
             last: Mutex::new(None),
             wal_bytes_at_last: AtomicU64::new(0),
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         }
+    }
+
+    /// Sequence number of the last committed manifest.
+    pub fn sequence(&self) -> u64 {
+        self.sequence.load(Ordering::Relaxed)
+    }
+
+    /// Redo LSN of the last committed manifest: recovery would start here.
+    pub fn redo_lsn(&self) -> Lsn {
+        self.redo_lsn.load(Ordering::Relaxed)
     }
 
     /// The last successful checkpoint of this process, if any.
@@ -148,6 +162,7 @@ impl Checkpointer {
         crate::crash_point!(self.vfs, "checkpoint.commit.manifest_durable")?;
         pool.install_manifest(images.table);
         self.sequence.store(sequence, Ordering::Relaxed);
+        self.redo_lsn.store(position.next_lsn, Ordering::Relaxed);
         drop(fence);
         // Segments wholly before the one redo starts in are no longer needed.
         let keep_from = position.segment_no.saturating_sub(self.retention_segments);

@@ -38,7 +38,23 @@ pub struct PlantedBugs {
     pub ack_before_fsync: bool,
     /// Accept page images without checking their CRC.
     pub skip_page_crc: bool,
+    /// A cascaded drop of a schema leaves its last table behind.
+    pub leave_dependent_behind: bool,
 }
+
+/// A committed catalog change, as published to whoever consumes batches (telemetry,
+/// diagnostics): the epoch it produced, its commit, and the WAL fragments it wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedCatalogBatch {
+    pub epoch: u64,
+    pub commit_lsn: Lsn,
+    pub mutations: u64,
+    pub fragments: Vec<crate::catalog::WalRecordFragment>,
+}
+
+/// Published batches kept for consumers; older ones are dropped (their counts stay in
+/// the telemetry).
+const PUBLISHED_BATCHES_MAX: usize = 64;
 
 /// Counters for telemetry.
 #[derive(Debug, Default)]
@@ -47,6 +63,10 @@ pub struct TxnStats {
     pub aborts: AtomicU64,
     pub write_lock_wait_ns: AtomicU64,
     pub fence_wait_ns: AtomicU64,
+    /// WAL records written for catalog mutations.
+    pub catalog_records: AtomicU64,
+    /// Catalog batches committed and published.
+    pub published_batches: AtomicU64,
 }
 
 /// Shared transaction state. See the module documentation.
@@ -62,6 +82,7 @@ pub struct TxnManager {
     /// Open read snapshots: visible-below LSN -> count.
     snapshots: Mutex<BTreeMap<Lsn, usize>>,
     last_commit_lsn: AtomicU64,
+    published: Mutex<std::collections::VecDeque<PublishedCatalogBatch>>,
     planted: PlantedBugs,
     pub stats: TxnStats,
 }
@@ -92,6 +113,7 @@ impl TxnManager {
             catalogs: Mutex::new(vec![(0, Arc::new(catalog))]),
             snapshots: Mutex::new(BTreeMap::new()),
             last_commit_lsn: AtomicU64::new(last_commit_lsn),
+            published: Mutex::new(std::collections::VecDeque::new()),
             planted,
             stats: TxnStats::default(),
         }
@@ -264,6 +286,43 @@ impl TxnManager {
         catalogs.drain(..keep_from);
     }
 
+    /// Makes a committed transaction's catalog the newest (visible to snapshots once the
+    /// commit is durable) and returns the batch to publish.
+    fn install_catalog(&self, commit_lsn: Lsn, mutator: CatalogMutator) -> PublishedCatalogBatch {
+        let mutations = mutator.staged_count();
+        let (catalog, fragments) = mutator.into_published();
+        let epoch = catalog.epoch;
+        self.catalogs
+            .lock()
+            .expect("catalogs lock")
+            .push((commit_lsn, Arc::new(catalog)));
+        PublishedCatalogBatch {
+            epoch,
+            commit_lsn,
+            mutations,
+            fragments,
+        }
+    }
+
+    /// Takes the oldest published catalog batch not yet consumed.
+    pub fn consume_published_batch(&self) -> Option<PublishedCatalogBatch> {
+        self.published.lock().expect("published lock").pop_front()
+    }
+
+    /// Published batches no consumer has taken.
+    pub fn unconsumed_batches(&self) -> usize {
+        self.published.lock().expect("published lock").len()
+    }
+
+    fn publish(&self, batch: PublishedCatalogBatch) {
+        self.stats.published_batches.fetch_add(1, Ordering::Relaxed);
+        let mut published = self.published.lock().expect("published lock");
+        if published.len() == PUBLISHED_BATCHES_MAX {
+            published.pop_front();
+        }
+        published.push_back(batch);
+    }
+
     /// Open read snapshots (for telemetry).
     pub fn open_snapshots(&self) -> usize {
         self.snapshots
@@ -356,14 +415,27 @@ impl WriteContext {
         &mut self,
         f: impl FnOnce(&mut CatalogMutator, &BufferPool, &mut dyn CatalogLog) -> R,
     ) -> R {
-        let mut mutator = self
-            .catalog
-            .take()
-            .unwrap_or_else(|| CatalogMutator::new(&self.base_catalog));
+        let mut mutator = self.catalog.take().unwrap_or_else(|| {
+            CatalogMutator::new(
+                &self.base_catalog,
+                self.manager.planted.leave_dependent_behind,
+            )
+        });
         let pool = self.manager.pool.clone();
         let result = f(&mut mutator, &pool, self);
         self.catalog = Some(mutator);
         result
+    }
+
+    /// Whether the table rooted at the given table's heap holds any row (this
+    /// transaction's view).
+    pub fn table_has_rows(&self, table_id: ObjectId) -> StorageResult<bool> {
+        let Some(def) = self.catalog().table(table_id) else {
+            return Ok(false);
+        };
+        let mut scan =
+            crate::heap::Scan::new(&self.manager.pool, Snapshot::Writer, def.id, def.root_page)?;
+        Ok(scan.next_row()?.is_some())
     }
 
     /// Runs `f` with the pool and the transaction as heap log.
@@ -383,13 +455,7 @@ impl WriteContext {
             return Ok(CommitInfo { lsn: 0 });
         }
         let catalog = self.catalog.take().filter(|m| m.staged_count() > 0);
-        let record = CommitRecord {
-            catalog_changed: catalog.is_some(),
-        };
-        let lsn = match manager
-            .wal
-            .append(KIND_COMMIT, self.txn_id, &record.encode())
-        {
+        let lsn = match self.append_commit(catalog.is_some()) {
             Ok(lsn) => lsn,
             Err(e) => {
                 manager.pool.abort();
@@ -398,10 +464,7 @@ impl WriteContext {
             }
         };
         manager.pool.commit(lsn);
-        if let Some(mutator) = catalog {
-            let mut catalogs = manager.catalogs.lock().expect("catalogs lock");
-            catalogs.push((lsn, Arc::new(mutator.into_published())));
-        }
+        let batch = catalog.map(|mutator| manager.install_catalog(lsn, mutator));
         manager.last_commit_lsn.store(lsn, Ordering::Release);
         manager.release_write();
         if !manager.planted.ack_before_fsync {
@@ -409,7 +472,28 @@ impl WriteContext {
         }
         manager.stats.commits.fetch_add(1, Ordering::Relaxed);
         manager.prune();
+        if let Some(batch) = batch {
+            manager.publish(batch);
+            crate::env::hit_crash_point(
+                &**manager.wal.vfs(),
+                "catalog.publish.after_commit_durable",
+            )?;
+        }
         Ok(CommitInfo { lsn })
+    }
+
+    /// Appends the commit record (after the publish crash point, for catalog changes).
+    fn append_commit(&self, catalog_changed: bool) -> StorageResult<Lsn> {
+        if catalog_changed {
+            crate::env::hit_crash_point(
+                &**self.manager.wal.vfs(),
+                "catalog.publish.before_commit_record",
+            )?;
+        }
+        let record = CommitRecord { catalog_changed };
+        self.manager
+            .wal
+            .append(KIND_COMMIT, self.txn_id, &record.encode())
     }
 
     /// Discards every change of the transaction.
@@ -470,6 +554,23 @@ impl HeapLog for WriteContext {
 }
 
 impl CatalogLog for WriteContext {
+    fn log_catalog(&mut self, record: &HeapRecord) -> StorageResult<Lsn> {
+        let mut payload = Vec::new();
+        record.encode(&mut payload);
+        let kind = record.kind() + crate::heap::record::CATALOG_KIND_OFFSET;
+        let lsn = self.manager.wal.append(kind, self.txn_id, &payload)?;
+        self.records += 1;
+        self.manager
+            .stats
+            .catalog_records
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(lsn)
+    }
+
+    fn crash_point(&self, name: &'static str) -> StorageResult<()> {
+        crate::env::hit_crash_point(&**self.manager.wal.vfs(), name)
+    }
+
     fn new_object_id(&mut self) -> StorageResult<ObjectId> {
         let id = self.allocators.next_object_id;
         self.allocators.next_object_id += 1;

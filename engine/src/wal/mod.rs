@@ -201,6 +201,11 @@ impl Wal {
         }
     }
 
+    /// The file system the log lives on (also where crash points are reported).
+    pub fn vfs(&self) -> &Arc<dyn Vfs> {
+        &self.vfs
+    }
+
     /// Every record with an LSN below this is durable.
     pub fn durable_lsn(&self) -> Lsn {
         self.durable_lsn.load(Ordering::Acquire)
