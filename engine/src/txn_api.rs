@@ -49,32 +49,36 @@ fn table_def<'c>(catalog: &'c Catalog, table: &Table) -> Result<&'c TableDef, Tx
 
 /// Checks `values` against the table's live columns and encodes them as a stored row.
 fn encode_checked(def: &TableDef, values: &[Value]) -> Result<Vec<u8>, TxnError> {
-    let live: Vec<_> = def.live_columns().collect();
-    if live.len() != values.len() {
-        return Err(TxnError::ColumnCount {
-            table: def.name.clone(),
-            expected: live.len(),
-            actual: values.len(),
-        });
-    }
-    let mut stored = vec![Value::Null; def.columns.len()];
-    for (column, value) in live.iter().zip(values) {
+    const NULL: Value = Value::Null;
+    let mut stored: Vec<&Value> = Vec::with_capacity(def.columns.len());
+    let mut given = values.iter();
+    for column in &def.columns {
+        if column.dropped {
+            stored.push(&NULL);
+            continue;
+        }
+        let Some(value) = given.next() else {
+            return Err(column_count(def, values));
+        };
         match value.column_type() {
             None if !column.nullable => {
                 return Err(TxnError::NullViolation {
                     column: column.name.clone(),
-                })
+                });
             }
             Some(t) if t != column.column_type => {
                 return Err(TxnError::TypeMismatch {
                     column: column.name.clone(),
                     expected: column.column_type.to_string(),
                     actual: t.to_string(),
-                })
+                });
             }
             _ => {}
         }
-        stored[column.position as usize] = value.clone();
+        stored.push(value);
+    }
+    if given.next().is_some() {
+        return Err(column_count(def, values));
     }
     let size = encoded_row_len(&stored);
     if size > ROW_BYTES_MAX {
@@ -84,9 +88,18 @@ fn encode_checked(def: &TableDef, values: &[Value]) -> Result<Vec<u8>, TxnError>
             max: ROW_BYTES_MAX,
         });
     }
-    let mut bytes = Vec::with_capacity(size);
-    encode_row(&stored, &mut bytes);
-    Ok(bytes)
+    // The tuple is the row behind its tag byte: encoded in place, handed to the heap.
+    let mut tuple = heap::row_tuple(size);
+    encode_row(&stored, &mut tuple);
+    Ok(tuple)
+}
+
+fn column_count(def: &TableDef, values: &[Value]) -> TxnError {
+    TxnError::ColumnCount {
+        table: def.name.clone(),
+        expected: def.live_columns().count(),
+        actual: values.len(),
+    }
 }
 
 /// Decodes a stored row into the table's live columns.
@@ -260,7 +273,7 @@ impl WriteTxn {
         let root = def.root_page;
         Ok(self
             .ctx
-            .with_heap(|pool, log| heap::insert(pool, log, root, &bytes))?)
+            .with_heap(|pool, log| heap::insert_tuple(pool, log, root, bytes))?)
     }
 
     /// Replaces a row's values.
@@ -275,7 +288,7 @@ impl WriteTxn {
         let (root, owner) = (def.root_page, def.id);
         let found = self
             .ctx
-            .with_heap(|pool, log| heap::update(pool, log, root, owner, row_id, &bytes))?;
+            .with_heap(|pool, log| heap::update(pool, log, root, owner, row_id, &bytes[1..]))?;
         found.then_some(()).ok_or_else(|| TxnError::RowNotFound {
             table: table.name.clone(),
             row_id,

@@ -108,13 +108,13 @@ impl Value {
 }
 
 /// Encodes a row of values (already checked against the column types).
-pub fn encode_row(values: &[Value], out: &mut Vec<u8>) {
+pub fn encode_row<V: std::borrow::Borrow<Value>>(values: &[V], out: &mut Vec<u8>) {
     assert!(values.len() <= u16::MAX as usize);
     out.extend_from_slice(&(values.len() as u16).to_le_bytes());
     let bitmap_start = out.len();
     out.resize(bitmap_start + values.len().div_ceil(8), 0);
     for (i, value) in values.iter().enumerate() {
-        match value {
+        match value.borrow() {
             Value::Null => out[bitmap_start + i / 8] |= 1 << (i % 8),
             Value::Int64(v) => out.extend_from_slice(&v.to_le_bytes()),
             Value::Float64(v) => out.extend_from_slice(&v.to_bits().to_le_bytes()),
@@ -132,12 +132,12 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// The encoded size of a row, without encoding it.
-pub fn encoded_row_len(values: &[Value]) -> usize {
+pub fn encoded_row_len<V: std::borrow::Borrow<Value>>(values: &[V]) -> usize {
     let fixed = 2 + values.len().div_ceil(8);
     fixed
         + values
             .iter()
-            .map(|v| match v {
+            .map(|v| match v.borrow() {
                 Value::Null => 0,
                 Value::Int64(_) | Value::Float64(_) => 8,
                 Value::Bool(_) => 1,

@@ -113,6 +113,14 @@ fn cycle(root: PageId) -> StorageError {
     )
 }
 
+/// A buffer for a row's tuple: the tag byte, with room for `row_len` bytes of row after
+/// it. Encode the row into it and pass it to [`insert_tuple`].
+pub fn row_tuple(row_len: usize) -> Vec<u8> {
+    let mut tuple = Vec::with_capacity(row_len + 1);
+    tuple.push(TAG_ROW);
+    tuple
+}
+
 /// Inserts a row; returns its id.
 pub fn insert(
     pool: &BufferPool,
@@ -120,10 +128,20 @@ pub fn insert(
     root: PageId,
     row: &[u8],
 ) -> StorageResult<RowId> {
-    assert!(row.len() <= ROW_BYTES_MAX);
-    let mut tuple = Vec::with_capacity(row.len() + 1);
-    tuple.push(TAG_ROW);
+    let mut tuple = row_tuple(row.len());
     tuple.extend_from_slice(row);
+    insert_tuple(pool, log, root, tuple)
+}
+
+/// Inserts a row already in tuple form (see [`row_tuple`]); returns its id.
+pub fn insert_tuple(
+    pool: &BufferPool,
+    log: &mut dyn HeapLog,
+    root: PageId,
+    tuple: Vec<u8>,
+) -> StorageResult<RowId> {
+    assert!(tuple.first() == Some(&TAG_ROW));
+    assert!(tuple.len() <= ROW_BYTES_MAX + 1);
     place(pool, log, root, tuple)
 }
 
@@ -134,50 +152,66 @@ fn place(
     root: PageId,
     tuple: Vec<u8>,
 ) -> StorageResult<RowId> {
-    let mut tail = pool.read(root, Snapshot::Writer)?.tail();
-    let page = pool.read(tail, Snapshot::Writer)?;
-    let slot = if slotted::fits(&page, tuple.len()) {
-        slotted::next_slot(&page)
-    } else {
-        let owner = page.owner();
-        let new_page = log.new_page_id();
-        perform(
-            pool,
-            log,
-            HeapRecord::PageInit {
-                page: new_page,
-                owner,
-            },
-        )?;
-        perform(
-            pool,
-            log,
-            HeapRecord::SetNext {
-                page: tail,
-                next: new_page,
-            },
-        )?;
-        perform(
-            pool,
-            log,
-            HeapRecord::SetTail {
-                page: root,
-                tail: new_page,
-            },
-        )?;
-        tail = new_page;
-        0
+    let tail = pool.read(root, Snapshot::Writer)?.tail();
+    let tuple = match place_on(pool, log, tail, tuple)? {
+        Ok(slot) => return Ok(row_id(tail, slot)),
+        Err(tuple) => tuple,
     };
+    let owner = pool.read(tail, Snapshot::Writer)?.owner();
+    let new_page = log.new_page_id();
     perform(
         pool,
         log,
-        HeapRecord::Insert {
-            page: tail,
-            slot,
-            tuple,
+        HeapRecord::PageInit {
+            page: new_page,
+            owner,
         },
     )?;
-    Ok(row_id(tail, slot))
+    perform(
+        pool,
+        log,
+        HeapRecord::SetNext {
+            page: tail,
+            next: new_page,
+        },
+    )?;
+    perform(
+        pool,
+        log,
+        HeapRecord::SetTail {
+            page: root,
+            tail: new_page,
+        },
+    )?;
+    match place_on(pool, log, new_page, tuple)? {
+        Ok(slot) => Ok(row_id(new_page, slot)),
+        Err(_) => unreachable!("a tuple of at most TUPLE_BYTES_MAX fits an empty page"),
+    }
+}
+
+/// Inserts `tuple` into `page` if it fits: the fit check, the log record and the change
+/// happen under one hold of the page (this is the bulk-load hot path). Gives the tuple
+/// back if it does not fit.
+fn place_on(
+    pool: &BufferPool,
+    log: &mut dyn HeapLog,
+    page: PageId,
+    tuple: Vec<u8>,
+) -> StorageResult<Result<SlotNo, Vec<u8>>> {
+    pool.write(page, |p| {
+        if !slotted::fits(p, tuple.len()) {
+            return Ok(Err(tuple));
+        }
+        let slot = slotted::next_slot(p);
+        let record = HeapRecord::Insert { page, slot, tuple };
+        let lsn = log.log(&record)?;
+        let applied = record.apply(lsn, p);
+        assert!(
+            applied.is_ok(),
+            "a checked insert did not apply: {applied:?}"
+        );
+        Ok(Ok(slot))
+    })?
 }
 
 /// Where a row lives and how it is stored.
@@ -229,11 +263,11 @@ fn owned_page(
     owner: u64,
     page_id: PageId,
 ) -> StorageResult<Option<Arc<Page>>> {
-    if page_id == 0 || !pool.exists(page_id, snapshot) {
+    if page_id == 0 {
         return Ok(None);
     }
-    let page = pool.read(page_id, snapshot)?;
-    Ok((page.owner() == owner).then_some(page))
+    let page = pool.read_if_exists(page_id, snapshot)?;
+    Ok(page.filter(|p| p.owner() == owner))
 }
 
 fn redirect_target(tuple: &[u8], page_id: PageId) -> StorageResult<RowId> {

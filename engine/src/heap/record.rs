@@ -107,6 +107,18 @@ impl HeapRecord {
         }
     }
 
+    /// The length of [`HeapRecord::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        8 + match self {
+            HeapRecord::PageInit { .. }
+            | HeapRecord::SetNext { .. }
+            | HeapRecord::SetTail { .. } => 8,
+            HeapRecord::Insert { tuple, .. } | HeapRecord::Update { tuple, .. } => 2 + tuple.len(),
+            HeapRecord::Delete { .. } => 2,
+            HeapRecord::PageFree { .. } => 0,
+        }
+    }
+
     /// Decodes a payload of `kind`; `None` if it is not one of this layer's kinds, an
     /// error if it is but the bytes are malformed.
     pub fn decode(kind: u8, payload: &[u8]) -> Option<Result<HeapRecord, String>> {
@@ -232,6 +244,7 @@ mod tests {
         for record in records {
             let mut payload = Vec::new();
             record.encode(&mut payload);
+            assert_eq!(payload.len(), record.encoded_len());
             let back = HeapRecord::decode(record.kind(), &payload)
                 .unwrap()
                 .unwrap();

@@ -27,8 +27,12 @@ pub const OWNER_OFFSET: usize = LSN_OFFSET + 8;
 pub const NEXT_OFFSET: usize = OWNER_OFFSET + 8;
 pub const TAIL_OFFSET: usize = NEXT_OFFSET + 8;
 pub const DATA_START_OFFSET: usize = TAIL_OFFSET + 8;
+/// Bytes of live tuples on a heap page (so free space is known without a scan).
+pub const LIVE_BYTES_OFFSET: usize = DATA_START_OFFSET + 2;
+/// Empty slots below the slot count (so an insert knows whether to look for one).
+pub const EMPTY_SLOTS_OFFSET: usize = LIVE_BYTES_OFFSET + 2;
 /// Size of the page header; a heap page's slot array starts here.
-pub const PAGE_HEADER_BYTES: usize = DATA_START_OFFSET + 2 + 6; // + 6 reserved
+pub const PAGE_HEADER_BYTES: usize = EMPTY_SLOTS_OFFSET + 2 + 2; // + 2 reserved
 const _: () = assert!(PAGE_HEADER_BYTES == 56);
 
 /// The format version written in every page header.
@@ -122,6 +126,11 @@ impl Page {
         out
     }
 
+    /// The page's buffer, for reuse.
+    pub fn into_bytes(self) -> Box<[u8]> {
+        self.bytes
+    }
+
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -184,6 +193,23 @@ impl Page {
     /// Offset of the lowest tuple byte; tuples are packed down from the end of the page.
     pub fn data_start(&self) -> usize {
         get_u16(&self.bytes, DATA_START_OFFSET) as usize
+    }
+
+    pub fn live_bytes(&self) -> usize {
+        get_u16(&self.bytes, LIVE_BYTES_OFFSET) as usize
+    }
+
+    pub fn set_live_bytes(&mut self, bytes: usize) {
+        assert!(bytes <= PAGE_SIZE_BYTES);
+        put_u16(&mut self.bytes, LIVE_BYTES_OFFSET, bytes as u16);
+    }
+
+    pub fn empty_slots(&self) -> u16 {
+        get_u16(&self.bytes, EMPTY_SLOTS_OFFSET)
+    }
+
+    pub fn set_empty_slots(&mut self, count: u16) {
+        put_u16(&mut self.bytes, EMPTY_SLOTS_OFFSET, count);
     }
 
     pub fn set_data_start(&mut self, offset: usize) {

@@ -19,7 +19,6 @@
 //! or a live snapshot can still read is ever overwritten.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{StorageError, StorageResult};
@@ -118,9 +117,71 @@ impl SlotTable {
     }
 }
 
+/// Every live page's entry, indexed by page id. Page ids are dense (allocated in order,
+/// never reused), so a vector gives one-miss lookups where a tree would take several on a
+/// large pool; freed ids leave an empty slot of one pointer.
+#[derive(Debug, Default)]
+struct PageMap {
+    slots: Vec<Option<Box<Entry>>>,
+    len: usize,
+}
+
+impl PageMap {
+    fn get(&self, id: &PageId) -> Option<&Entry> {
+        self.slots.get(*id as usize)?.as_deref()
+    }
+
+    fn get_mut(&mut self, id: &PageId) -> Option<&mut Entry> {
+        self.slots.get_mut(*id as usize)?.as_deref_mut()
+    }
+
+    fn contains_key(&self, id: &PageId) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn insert(&mut self, id: PageId, entry: Entry) {
+        let index = id as usize;
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, || None);
+        }
+        if self.slots[index].replace(Box::new(entry)).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, id: &PageId) -> Option<Entry> {
+        let entry = self.slots.get_mut(*id as usize)?.take()?;
+        self.len -= 1;
+        Some(*entry)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// One more than the largest id ever inserted.
+    fn capacity_ids(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (PageId, &Entry)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(id, e)| e.as_deref().map(|e| (id as PageId, e)))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (PageId, &mut Entry)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(id, e)| e.as_deref_mut().map(|e| (id as PageId, e)))
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
-    pages: BTreeMap<PageId, Entry>,
+    pages: PageMap,
     slots: SlotTable,
     /// The page table of the last committed manifest.
     manifest: BTreeMap<PageId, Slot>,
@@ -153,7 +214,7 @@ impl BufferPool {
             free: BTreeSet::new(),
         };
         slots.refs[0] = 1;
-        let mut pages = BTreeMap::new();
+        let mut pages = PageMap::default();
         for (&page_id, &slot) in &manifest {
             if slot == 0 || slot >= slot_count {
                 return Err(StorageError::corruption(
@@ -216,6 +277,27 @@ impl BufferPool {
         Ok(page)
     }
 
+    /// The page as `snapshot` sees it, or `None` if it does not exist (or is freed) for
+    /// that snapshot: one lookup where `exists` then `read` would take two.
+    pub fn read_if_exists(
+        &self,
+        page_id: PageId,
+        snapshot: Snapshot,
+    ) -> StorageResult<Option<Arc<Page>>> {
+        let mut inner = self.lock();
+        let exists = inner
+            .pages
+            .get(&page_id)
+            .and_then(|e| e.version(snapshot))
+            .is_some_and(|v| !v.freed);
+        if !exists {
+            return Ok(None);
+        }
+        let page = inner.body(&self.store, page_id, snapshot)?;
+        inner.evict_to_limit(&self.store)?;
+        Ok(Some(page))
+    }
+
     /// Whether the page exists (and is not freed) for `snapshot`.
     pub fn exists(&self, page_id: PageId, snapshot: Snapshot) -> bool {
         let inner = self.lock();
@@ -234,7 +316,16 @@ impl BufferPool {
         change: impl FnOnce(&mut Page) -> R,
     ) -> StorageResult<R> {
         let mut inner = self.lock();
-        inner.ensure_pending(&self.store, page_id)?;
+        // The common case (a page this transaction already changed, still in memory)
+        // needs one lookup; anything else goes through `ensure_pending`.
+        let ready = inner.pages.get(&page_id).is_some_and(|e| {
+            e.pending
+                .as_ref()
+                .is_some_and(|v| v.mem.is_some() && v.slot.is_none())
+        });
+        if !ready {
+            inner.ensure_pending(&self.store, page_id)?;
+        }
         let entry = inner.pages.get_mut(&page_id).expect("ensured above");
         entry.referenced = true;
         let pending = entry.pending.as_mut().expect("ensured above");
@@ -391,7 +482,7 @@ impl BufferPool {
         let Inner { pages, slots, .. } = &mut *inner;
         let mut table = BTreeMap::new();
         let mut written = 0u64;
-        for (&page_id, entry) in pages.iter_mut() {
+        for (page_id, entry) in pages.iter_mut() {
             let version = entry
                 .versions
                 .last_mut()
@@ -465,7 +556,7 @@ impl BufferPool {
             .pages
             .iter()
             .filter(|(_, e)| e.version(snapshot).is_some_and(|v| !v.freed))
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect()
     }
 
@@ -491,7 +582,7 @@ impl BufferPool {
                 ));
             }
         }
-        for entry in inner.pages.values() {
+        for (_, entry) in inner.pages.iter() {
             for v in entry.versions.iter().chain(entry.pending.iter()) {
                 if let Some(slot) = v.slot {
                     refs[slot as usize] += 1;
@@ -630,42 +721,56 @@ impl Inner {
     /// One step of the clock sweep: finds an unreferenced page with a body in memory and
     /// drops the body, spilling it to a free slot first if it has none.
     fn evict_one(&mut self, store: &ImageStore) -> StorageResult<bool> {
-        let steps_max = 2 * self.pages.len() + 2;
-        for _ in 0..steps_max {
-            let next = self
-                .pages
-                .range((Bound::Excluded(self.hand), Bound::Unbounded))
-                .next()
-                .or_else(|| self.pages.iter().next())
-                .map(|(&id, _)| id);
-            let Some(page_id) = next else {
-                return Ok(false);
+        // The clock: from the hand around the table, twice. A page whose referenced bit
+        // is set gets a second chance (the bit is cleared).
+        let ids = self.pages.capacity_ids();
+        if ids == 0 {
+            return Ok(false);
+        }
+        for step in 1..=2 * ids {
+            let page_id = (self.hand + step) % ids;
+            let Some(entry) = self.pages.get_mut(&page_id) else {
+                continue;
             };
-            self.hand = page_id;
-            let entry = self.pages.get_mut(&page_id).expect("just found");
+            let resident = entry
+                .versions
+                .iter()
+                .chain(entry.pending.iter())
+                .any(|v| v.mem.is_some());
+            if !resident {
+                continue;
+            }
             if entry.referenced {
                 entry.referenced = false;
                 continue;
             }
-            let Some(version) = entry
-                .versions
-                .iter_mut()
-                .chain(entry.pending.iter_mut())
-                .find(|v| v.mem.is_some())
-            else {
-                continue;
-            };
-            if version.slot.is_none() {
-                let slot = self.slots.allocate();
-                store.write(slot, version.mem.as_ref().expect("found with a body"))?;
-                version.slot = Some(slot);
-                self.stats.spills += 1;
-            }
-            version.mem = None;
-            self.resident -= 1;
-            self.stats.evictions += 1;
+            self.hand = page_id;
+            self.evict(store, page_id)?;
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Drops one in-memory body of the page, spilling it to a free slot if it has none.
+    fn evict(&mut self, store: &ImageStore, page_id: PageId) -> StorageResult<()> {
+        let entry = self.pages.get_mut(&page_id).expect("victim exists");
+        let version = entry
+            .versions
+            .iter_mut()
+            .chain(entry.pending.iter_mut())
+            .find(|v| v.mem.is_some())
+            .expect("victim is resident");
+        if version.slot.is_none() {
+            let slot = self.slots.allocate();
+            store.write(slot, version.mem.as_ref().expect("found with a body"))?;
+            version.slot = Some(slot);
+            self.stats.spills += 1;
+        }
+        if let Some(page) = version.mem.take() {
+            store.recycle(page);
+        }
+        self.resident -= 1;
+        self.stats.evictions += 1;
+        Ok(())
     }
 }

@@ -35,6 +35,9 @@ pub type Slot = u64;
 pub struct ImageStore {
     file: Box<dyn File>,
     health: Arc<Health>,
+    /// Page buffers of evicted pages nobody else held, reused by reads: a bounded free
+    /// list saves an allocation and a zeroing per page read.
+    spare: std::sync::Mutex<Vec<Box<[u8]>>>,
     /// Planted bug (tests only): accept images without checking their CRC.
     skip_crc: bool,
 }
@@ -56,6 +59,7 @@ impl ImageStore {
         let store = ImageStore {
             file,
             health,
+            spare: Default::default(),
             skip_crc: false,
         };
         store.file.write_at(0, &header).map_err(|e| {
@@ -112,6 +116,7 @@ impl ImageStore {
         Ok(ImageStore {
             file,
             health,
+            spare: Default::default(),
             skip_crc: false,
         })
     }
@@ -147,7 +152,9 @@ impl ImageStore {
     pub fn read(&self, slot: Slot, page_id: PageId) -> StorageResult<Page> {
         assert!(slot > 0, "slot 0 is the header");
         let offset = slot * PAGE_SIZE_BYTES as u64;
-        let mut bytes = vec![0u8; PAGE_SIZE_BYTES].into_boxed_slice();
+        // A spare buffer's old bytes are overwritten in full (read_at fills all or fails).
+        let spare = self.spare.lock().expect("spare buffers lock").pop();
+        let mut bytes = spare.unwrap_or_else(|| vec![0u8; PAGE_SIZE_BYTES].into_boxed_slice());
         self.file
             .read_at(offset, &mut bytes)
             .map_err(|e| StorageError::io(IMAGE_FILE, "read page", &e))?;
@@ -162,6 +169,17 @@ impl ImageStore {
                 StorageError::corruption(IMAGE_FILE, offset, format!("page {page_id}: {other}"))
             }
         })
+    }
+
+    /// Takes back the buffer of a page the pool dropped, if nobody else holds it.
+    pub fn recycle(&self, page: Arc<Page>) {
+        const SPARE_BUFFERS_MAX: usize = 64;
+        if let Ok(page) = Arc::try_unwrap(page) {
+            let mut spare = self.spare.lock().expect("spare buffers lock");
+            if spare.len() < SPARE_BUFFERS_MAX {
+                spare.push(page.into_bytes());
+            }
+        }
     }
 
     /// Makes every write so far durable.

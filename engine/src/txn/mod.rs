@@ -536,12 +536,12 @@ impl Drop for WriteContext {
 
 impl HeapLog for WriteContext {
     fn log(&mut self, record: &HeapRecord) -> StorageResult<Lsn> {
-        let mut payload = Vec::new();
-        record.encode(&mut payload);
-        let lsn = self
-            .manager
-            .wal
-            .append(record.kind(), self.txn_id, &payload)?;
+        let lsn = self.manager.wal.append_with(
+            record.kind(),
+            self.txn_id,
+            record.encoded_len(),
+            |out| record.encode(out),
+        )?;
         self.records += 1;
         Ok(lsn)
     }
@@ -555,10 +555,13 @@ impl HeapLog for WriteContext {
 
 impl CatalogLog for WriteContext {
     fn log_catalog(&mut self, record: &HeapRecord) -> StorageResult<Lsn> {
-        let mut payload = Vec::new();
-        record.encode(&mut payload);
         let kind = record.kind() + crate::heap::record::CATALOG_KIND_OFFSET;
-        let lsn = self.manager.wal.append(kind, self.txn_id, &payload)?;
+        let lsn = self
+            .manager
+            .wal
+            .append_with(kind, self.txn_id, record.encoded_len(), |out| {
+                record.encode(out)
+            })?;
         self.records += 1;
         self.manager
             .stats

@@ -159,24 +159,41 @@ pub struct RecordHeader {
 /// Appends one encoded record (header, payload, padding) to `out`; returns its CRC, which
 /// the next record carries as `crc_prev`.
 pub fn encode_record(out: &mut Vec<u8>, header: &RecordHeader, payload: &[u8]) -> u32 {
+    encode_record_with(out, header, payload.len(), |o| o.extend_from_slice(payload))
+}
+
+/// Like [`encode_record`], with the payload written in place by `write`, which must
+/// append exactly `payload_len` bytes (this saves a copy on the insert path).
+pub fn encode_record_with(
+    out: &mut Vec<u8>,
+    header: &RecordHeader,
+    payload_len: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> u32 {
     assert!(
         header.kind != 0,
         "kind 0 is reserved so zeroed bytes never decode"
     );
-    assert!(payload.len() <= u32::MAX as usize);
+    assert!(payload_len <= u32::MAX as usize);
     let start = out.len();
-    out.resize(start + record_size(payload.len()), 0);
-    let h = &mut out[start..start + RECORD_HEADER_BYTES];
-    put_u32(h, REC_LEN_OFFSET, payload.len() as u32);
-    h[REC_KIND_OFFSET] = header.kind;
-    put_u64(h, REC_LSN_OFFSET, header.lsn);
-    put_u64(h, REC_TXN_OFFSET, header.txn_id);
-    put_u64(h, REC_DURABLE_LSN_OFFSET, header.durable_lsn);
-    put_u32(h, REC_CRC_PREV_OFFSET, header.crc_prev);
-    let crc = crc32(&[&h[..REC_CRC_OFFSET], payload]);
-    put_u32(h, REC_CRC_OFFSET, crc);
-    let payload_start = start + RECORD_HEADER_BYTES;
-    out[payload_start..payload_start + payload.len()].copy_from_slice(payload);
+    out.reserve(record_size(payload_len));
+    out.resize(start + RECORD_HEADER_BYTES, 0);
+    write(out);
+    assert_eq!(
+        out.len() - start - RECORD_HEADER_BYTES,
+        payload_len,
+        "payload length as announced"
+    );
+    let (head, payload) = out[start..].split_at_mut(RECORD_HEADER_BYTES);
+    put_u32(head, REC_LEN_OFFSET, payload_len as u32);
+    head[REC_KIND_OFFSET] = header.kind;
+    put_u64(head, REC_LSN_OFFSET, header.lsn);
+    put_u64(head, REC_TXN_OFFSET, header.txn_id);
+    put_u64(head, REC_DURABLE_LSN_OFFSET, header.durable_lsn);
+    put_u32(head, REC_CRC_PREV_OFFSET, header.crc_prev);
+    let crc = crc32(&[&head[..REC_CRC_OFFSET], payload]);
+    put_u32(head, REC_CRC_OFFSET, crc);
+    out.resize(start + record_size(payload_len), 0);
     crc
 }
 

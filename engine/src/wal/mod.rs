@@ -16,7 +16,7 @@ pub mod reader;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::env::{Clock, File, OpenOptions, Vfs};
 use crate::health::Health;
@@ -24,7 +24,7 @@ use crate::{StorageError, StorageResult};
 
 pub use format::Lsn;
 use format::{
-    encode_record, record_size, segment_file_name, RecordHeader, SegmentHeader,
+    encode_record, encode_record_with, record_size, segment_file_name, RecordHeader, SegmentHeader,
     KIND_END_OF_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 
@@ -74,6 +74,10 @@ pub struct Wal {
     health: Arc<Health>,
     append: Mutex<AppendState>,
     io: Mutex<IoState>,
+    /// Whether a flush leader is writing and syncing; committers whose records it may
+    /// cover wait on `flushed` instead of queueing for the I/O lock.
+    flushing: Mutex<bool>,
+    flushed: Condvar,
     /// Every record with an LSN below this is durable.
     durable_lsn: AtomicU64,
     pub stats: WalStats,
@@ -128,7 +132,7 @@ impl Wal {
         let header = wal.segment_header(1, 1, 0, 1);
         {
             let mut io = wal.io.lock().expect("wal io lock");
-            wal.create_segment(&mut io, 1, &header)?;
+            wal.create_segment(&mut io, 1, &header, true)?;
         }
         Ok(wal)
     }
@@ -179,6 +183,8 @@ impl Wal {
                 files: BTreeMap::new(),
                 unsynced: BTreeSet::new(),
             }),
+            flushing: Mutex::new(false),
+            flushed: Condvar::new(),
             durable_lsn: AtomicU64::new(position.next_lsn),
             stats: WalStats::default(),
         }
@@ -225,32 +231,53 @@ impl Wal {
     /// (without syncing) when it grows past its limit, so a large transaction holds a
     /// bounded amount of log in memory.
     pub fn append(&self, kind: u8, txn_id: u64, payload: &[u8]) -> StorageResult<Lsn> {
+        self.append_with(kind, txn_id, payload.len(), |out| {
+            out.extend_from_slice(payload)
+        })
+    }
+
+    /// Like [`Wal::append`], with the payload written in place by `write`, which must
+    /// append exactly `payload_len` bytes.
+    pub fn append_with(
+        &self,
+        kind: u8,
+        txn_id: u64,
+        payload_len: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> StorageResult<Lsn> {
         assert!(kind > KIND_END_OF_SEGMENT);
-        assert!(payload.len() <= self.payload_bytes_max());
+        assert!(payload_len <= self.payload_bytes_max());
         self.health.check()?;
+        let size = record_size(payload_len);
         let (lsn, over_limit) = {
             let mut st = self.lock_append();
-            let size = record_size(payload.len()) as u64;
             let eos = record_size(0) as u64;
-            if st.position.offset + size + eos > self.config.segment_size_bytes {
+            if st.position.offset + size as u64 + eos > self.config.segment_size_bytes {
                 self.rotate(&mut st);
             }
-            let lsn = self.push_record(&mut st, kind, txn_id, payload);
+            let lsn = self.push_record(&mut st, kind, txn_id, payload_len, write);
             (lsn, st.pending_bytes > self.config.buffer_bytes_max)
         };
         self.stats.records_appended.fetch_add(1, Ordering::Relaxed);
         self.stats
             .bytes_appended
-            .fetch_add(record_size(payload.len()) as u64, Ordering::Relaxed);
+            .fetch_add(size as u64, Ordering::Relaxed);
         if over_limit {
             let mut io = self.lock_io();
-            self.write_out(&mut io)?;
+            self.write_out(&mut io, false)?;
         }
         Ok(lsn)
     }
 
     /// Encodes one record at the append position.
-    fn push_record(&self, st: &mut AppendState, kind: u8, txn_id: u64, payload: &[u8]) -> Lsn {
+    fn push_record(
+        &self,
+        st: &mut AppendState,
+        kind: u8,
+        txn_id: u64,
+        payload_len: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Lsn {
         let lsn = st.position.next_lsn;
         let header = RecordHeader {
             kind,
@@ -261,7 +288,7 @@ impl Wal {
         };
         let chunk = Self::chunk_at(st, false);
         let before = chunk.bytes.len();
-        let crc = encode_record(&mut chunk.bytes, &header, payload);
+        let crc = encode_record_with(&mut chunk.bytes, &header, payload_len, write);
         let size = chunk.bytes.len() - before;
         st.pending_bytes += size;
         st.position.offset += size as u64;
@@ -324,18 +351,38 @@ impl Wal {
     }
 
     /// Makes every record with an LSN up to and including `lsn` durable.
+    ///
+    /// Group commit: if a leader is already writing and syncing, wait for it to finish
+    /// (its sync may cover us); when it does, every waiter re-checks, and the first one
+    /// still not covered leads the next flush, which takes everything appended meanwhile.
+    /// Waiters never queue behind each other for the I/O lock just to learn that they
+    /// were covered, which would let a lone late committer's fsync delay them all.
     pub fn flush(&self, lsn: Lsn) -> StorageResult<()> {
-        if self.durable_lsn() > lsn {
-            return Ok(());
+        let mut flushing = self.flushing.lock().expect("wal flush state lock");
+        loop {
+            if self.durable_lsn() > lsn {
+                return Ok(());
+            }
+            self.health.check()?;
+            if !*flushing {
+                break;
+            }
+            flushing = self.flushed.wait(flushing).expect("wal flush state lock");
         }
+        *flushing = true;
+        drop(flushing);
+        let result = self.lead_flush();
+        *self.flushing.lock().expect("wal flush state lock") = false;
+        self.flushed.notify_all();
+        result
+    }
+
+    /// Writes out and syncs everything appended so far (the leader's part of a flush).
+    fn lead_flush(&self) -> StorageResult<()> {
         let started_ns = self.clock.now_monotonic_ns();
         let mut io = self.lock_io();
         self.health.check()?;
-        if self.durable_lsn() > lsn {
-            // Another leader's fsync covered us while we queued: group commit.
-            return Ok(());
-        }
-        let target = self.write_out(&mut io)?;
+        let target = self.write_out(&mut io, true)?;
         self.sync(&mut io)?;
         self.durable_lsn.fetch_max(target, Ordering::AcqRel);
         self.record_flush(started_ns);
@@ -363,7 +410,13 @@ impl Wal {
     }
 
     /// Writes every pending chunk; returns the LSN below which everything is written.
-    fn write_out(&self, io: &mut IoState) -> StorageResult<Lsn> {
+    ///
+    /// `for_commit` says whether a commit waits on this write (a flush) or a large
+    /// transaction is spilling its log: a segment created for a commit is filled with
+    /// zeros first, because overwriting written blocks syncs about twice as fast as
+    /// filling holes on ext4 (docs/BENCHMARKS.md); a spill's segment is created sparse,
+    /// since nobody waits on its syncs and zero-filling would double the bytes written.
+    fn write_out(&self, io: &mut IoState, for_commit: bool) -> StorageResult<Lsn> {
         let (chunks, target) = {
             let mut st = self.lock_append();
             st.pending_bytes = 0;
@@ -373,7 +426,7 @@ impl Wal {
             if chunk.creates_segment {
                 let header = SegmentHeader::decode(&chunk.bytes[..SEGMENT_HEADER_BYTES])
                     .expect("the writer encoded this header");
-                self.create_segment(io, chunk.segment_no, &header)?;
+                self.create_segment(io, chunk.segment_no, &header, for_commit)?;
                 let rest = &chunk.bytes[SEGMENT_HEADER_BYTES..];
                 if !rest.is_empty() {
                     self.write_at(io, chunk.segment_no, SEGMENT_HEADER_BYTES as u64, rest)?;
@@ -425,6 +478,7 @@ impl Wal {
         io: &mut IoState,
         segment_no: u64,
         header: &SegmentHeader,
+        zero_fill: bool,
     ) -> StorageResult<()> {
         let name = segment_file_name(segment_no);
         let path = self.dir.join(&name);
@@ -434,13 +488,18 @@ impl Wal {
             .open(&path, OpenOptions::CREATE)
             .map_err(|e| fail("create", &e))?;
         file.set_len(0).map_err(|e| fail("truncate", &e))?;
-        let zeros = vec![0u8; 1 << 20];
-        let mut offset = 0u64;
-        while offset < self.config.segment_size_bytes {
-            let len = (self.config.segment_size_bytes - offset).min(zeros.len() as u64);
-            file.write_at(offset, &zeros[..len as usize])
-                .map_err(|e| fail("preallocate", &e))?;
-            offset += len;
+        if zero_fill {
+            let zeros = vec![0u8; 1 << 20];
+            let mut offset = 0u64;
+            while offset < self.config.segment_size_bytes {
+                let len = (self.config.segment_size_bytes - offset).min(zeros.len() as u64);
+                file.write_at(offset, &zeros[..len as usize])
+                    .map_err(|e| fail("preallocate", &e))?;
+                offset += len;
+            }
+        } else {
+            file.set_len(self.config.segment_size_bytes)
+                .map_err(|e| fail("extend", &e))?;
         }
         file.write_at(0, &header.encode())
             .map_err(|e| fail("write header", &e))?;
