@@ -254,6 +254,7 @@ fn recovery(out: &mut String, d: &StorageDiagnostics) {
     out.push_str("\nrecovery (when this process opened the database)\n");
     line(out, "LSN range", format!("{}..{}", r.start_lsn, r.end_lsn));
     line(out, "records replayed", r.records_replayed);
+    line(out, "pages to redo", r.pages_to_redo);
     line(out, "transactions committed", r.transactions_committed);
     line(out, "transactions discarded", r.transactions_discarded);
     line(out, "stale segments removed", r.stale_segments_removed);
@@ -275,6 +276,11 @@ fn buffer_pool(out: &mut String, d: &StorageDiagnostics) {
         out,
         "spills / evictions",
         format!("{} / {}", p.spills, p.evictions),
+    );
+    line(
+        out,
+        "redo pending / done",
+        format!("{} / {}", p.redo_pending, p.redone),
     );
     line(
         out,

@@ -30,7 +30,7 @@ pub struct Config {
     /// Planted bugs for the simulator's self-test. Off by default; only exists when the
     /// test-only `planted-bugs` feature is enabled.
     #[cfg(feature = "planted-bugs")]
-    pub planted: crate::PlantedBugs,
+    pub planted: crate::txn::PlantedBugs,
 }
 
 impl Default for Config {
@@ -43,7 +43,7 @@ impl Default for Config {
             checkpoint_wal_bytes: 64 << 20,
             retention_segments: 0,
             #[cfg(feature = "planted-bugs")]
-            planted: crate::PlantedBugs::default(),
+            planted: crate::txn::PlantedBugs::default(),
         }
     }
 }
@@ -102,10 +102,10 @@ impl Config {
         Ok(())
     }
 
-    pub(crate) fn planted(&self) -> crate::PlantedBugs {
+    pub(crate) fn planted(&self) -> crate::txn::PlantedBugs {
         #[cfg(feature = "planted-bugs")]
         return self.planted;
         #[cfg(not(feature = "planted-bugs"))]
-        crate::PlantedBugs::default()
+        crate::txn::PlantedBugs::default()
     }
 }

@@ -21,6 +21,9 @@ use crate::wal::{Wal, WalConfig};
 use crate::{integrity, CheckpointError, OpenError, StorageError, TxnError};
 
 const LOCK_FILE: &str = "LOCK";
+/// Present while a database is being created (until its first manifest is durable): an
+/// open that finds it knows the directory is an interrupted creation, safe to redo.
+const CREATING_FILE: &str = "CREATING";
 
 /// An open database. Cheap to clone; all clones share one engine.
 #[derive(Clone, Debug)]
@@ -69,51 +72,108 @@ pub struct DatabaseStats {
 
 impl Database {
     /// Opens (recovering if needed) or creates the database in `dir`.
+    ///
+    /// A directory is inspected read-only first, so one that is refused (somebody
+    /// else's, or missing with `create_if_missing` off) is left exactly as it was.
     pub fn open(env: Env, dir: impl AsRef<Path>, config: Config) -> Result<Database, OpenError> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        let shown = dir.display().to_string();
         let vfs = env.vfs.clone();
-        let dir_exists = vfs
-            .exists(&dir)
-            .map_err(|e| StorageError::io(&shown, "stat", &e))?;
-        if dir_exists
-            && !vfs
-                .is_dir(&dir)
-                .map_err(|e| StorageError::io(&shown, "stat", &e))?
-        {
-            return Err(OpenError::NotADatabase {
-                path: shown,
-                detail: "not a directory".into(),
-            });
-        }
-        if !dir_exists {
-            if !config.create_if_missing {
-                return Err(OpenError::NotFound { path: shown });
-            }
-            vfs.create_dir_all(&dir)
-                .map_err(|e| StorageError::io(&shown, "create directory", &e))?;
-            // The new directory's own entry must be durable, or a power loss takes the
-            // whole database with it, however carefully its files were synced.
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                vfs.sync_dir(parent)
-                    .map_err(|e| StorageError::io(&shown, "sync parent directory", &e))?;
-            }
-        }
-        // Refuse a stranger's directory before touching it (the lock creates a file).
-        if dir_exists {
-            Self::refuse_foreign(&*vfs, &dir)?;
-        }
+        let existed = Self::prepare_dir(&*vfs, &dir, &config)?;
+        let create = !existed || Self::inspect(&*vfs, &dir, &config)?;
+        let shown = dir.display().to_string();
         let lock = vfs.lock(&dir.join(LOCK_FILE)).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock => OpenError::AlreadyOpen {
                 path: shown.clone(),
             },
             _ => OpenError::Storage(StorageError::io(LOCK_FILE, "lock", &e)),
         })?;
-        match manifest::read(&*vfs, &dir) {
-            Ok(Some(manifest)) => Self::recover(env, dir, config, manifest, lock),
-            Ok(None) => Self::create(env, dir, config, lock),
-            Err(ManifestError::Foreign) if Self::holds_kiln_files(&*vfs, &dir) => {
+        if create {
+            return Self::create(env, dir, config, lock);
+        }
+        // Read again under the lock: another engine may have checkpointed meanwhile.
+        let manifest = Self::read_manifest(&*vfs, &dir)?.ok_or_else(|| {
+            StorageError::corruption(MANIFEST_FILE, 0, "the manifest vanished while opening")
+        })?;
+        // A creation that stopped after its first manifest but before removing its marker.
+        if vfs.exists(&dir.join(CREATING_FILE)).unwrap_or(false) {
+            vfs.remove(&dir.join(CREATING_FILE))
+                .map_err(|e| StorageError::io(CREATING_FILE, "remove", &e))?;
+        }
+        Self::recover(env, dir, config, manifest, lock)
+    }
+
+    /// Checks the path is a directory, creating it (durably) if missing and allowed.
+    /// Returns whether it existed.
+    fn prepare_dir(
+        vfs: &dyn crate::env::Vfs,
+        dir: &Path,
+        config: &Config,
+    ) -> Result<bool, OpenError> {
+        let shown = dir.display().to_string();
+        let stat = |e: std::io::Error| StorageError::io(&shown, "stat", &e);
+        if vfs.exists(dir).map_err(stat)? {
+            if !vfs.is_dir(dir).map_err(stat)? {
+                return Err(OpenError::NotADatabase {
+                    path: shown,
+                    detail: "not a directory".into(),
+                });
+            }
+            return Ok(true);
+        }
+        if !config.create_if_missing {
+            return Err(OpenError::NotFound { path: shown });
+        }
+        vfs.create_dir_all(dir)
+            .map_err(|e| StorageError::io(&shown, "create directory", &e))?;
+        // The new directory's own entry must be durable, or a power loss takes the
+        // whole database with it, however carefully its files were synced.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            vfs.sync_dir(parent)
+                .map_err(|e| StorageError::io(&shown, "sync parent directory", &e))?;
+        }
+        Ok(false)
+    }
+
+    /// Decides, without changing anything, whether an existing directory holds a
+    /// database (false) or is to become one (true), or is to be refused.
+    fn inspect(vfs: &dyn crate::env::Vfs, dir: &Path, config: &Config) -> Result<bool, OpenError> {
+        let shown = dir.display().to_string();
+        let names = vfs
+            .list(dir)
+            .map_err(|e| StorageError::io(&shown, "list", &e))?;
+        if names.iter().any(|n| n == MANIFEST_FILE) {
+            Self::read_manifest(vfs, dir)?;
+            return Ok(false);
+        }
+        Self::refuse_foreign(vfs, dir)?;
+        let data_files = names
+            .iter()
+            .any(|n| n == IMAGE_FILE || parse_segment_file_name(n).is_some());
+        if data_files && !names.iter().any(|n| n == CREATING_FILE) {
+            // Not an interrupted creation (that leaves its marker): the manifest was lost.
+            // Guessing what is durable would be repairing silently; refuse instead.
+            return Err(OpenError::Storage(StorageError::corruption(
+                MANIFEST_FILE,
+                0,
+                "the manifest is missing but the directory holds Kiln data files",
+            )));
+        }
+        if !config.create_if_missing {
+            return Err(OpenError::NotFound { path: shown });
+        }
+        Ok(true)
+    }
+
+    /// Reads and checks the manifest, mapping its failures to open errors.
+    fn read_manifest(
+        vfs: &dyn crate::env::Vfs,
+        dir: &Path,
+    ) -> Result<Option<manifest::Manifest>, OpenError> {
+        let shown = dir.display().to_string();
+        match manifest::read(vfs, dir) {
+            Ok(found) => Ok(found),
+            Err(ManifestError::Foreign) if Self::holds_kiln_files(vfs, dir) => {
                 // Beside our own files, a manifest with a bad magic is damage, not a
                 // stranger's file.
                 Err(OpenError::Storage(StorageError::corruption(
@@ -147,6 +207,7 @@ impl Database {
         }
         let ours = |n: &String| {
             n == LOCK_FILE
+                || n == CREATING_FILE
                 || n == IMAGE_FILE
                 || n == MANIFEST_TEMP_FILE
                 || parse_segment_file_name(n).is_some()
@@ -184,7 +245,7 @@ impl Database {
             wal_config(&config),
             resident_max(&config),
             &health,
-            config.planted().skip_page_crc,
+            config.planted(),
         )?;
         let stats = recovered.stats;
         let txns = Arc::new(TxnManager::new(
@@ -203,6 +264,7 @@ impl Database {
             config.retention_segments,
             health.clone(),
             (manifest.sequence, manifest.wal_position.next_lsn),
+            config.planted(),
         );
         let db = Database {
             inner: Arc::new(DbInner {
@@ -232,15 +294,20 @@ impl Database {
         lock: Box<dyn LockGuard>,
     ) -> Result<Database, OpenError> {
         let shown = dir.display().to_string();
-        if !config.create_if_missing {
-            return Err(OpenError::NotFound { path: shown });
-        }
         let vfs = env.vfs.clone();
-        Self::refuse_foreign(&*vfs, &dir)?;
+        // The marker first (durably): until the first manifest is durable, an open that
+        // finds our files knows they are an interrupted creation.
+        vfs.open(&dir.join(CREATING_FILE), OpenOptions::CREATE)
+            .map_err(|e| StorageError::io(CREATING_FILE, "create", &e))?;
+        vfs.sync_dir(&dir)
+            .map_err(|e| StorageError::io(&shown, "sync directory", &e))?;
         let names = vfs
             .list(&dir)
             .map_err(|e| StorageError::io(&shown, "list", &e))?;
-        for name in names.iter().filter(|n| *n != LOCK_FILE) {
+        for name in names
+            .iter()
+            .filter(|n| *n != LOCK_FILE && *n != CREATING_FILE)
+        {
             vfs.remove(&dir.join(name))
                 .map_err(|e| StorageError::io(name, "remove", &e))?;
         }
@@ -286,6 +353,7 @@ impl Database {
             config.retention_segments,
             health.clone(),
             (0, 1),
+            config.planted(),
         );
         let db = Database {
             inner: Arc::new(DbInner {
@@ -302,6 +370,13 @@ impl Database {
         };
         db.checkpoint()
             .map_err(|CheckpointError::Storage(e)| OpenError::Storage(e))?;
+        // The first manifest is durable: the database exists.
+        let vfs = &db.inner.env.vfs;
+        let dir = &db.inner.dir;
+        vfs.remove(&dir.join(CREATING_FILE))
+            .map_err(|e| StorageError::io(CREATING_FILE, "remove", &e))?;
+        vfs.sync_dir(dir)
+            .map_err(|e| StorageError::io(&dir.display().to_string(), "sync directory", &e))?;
         Ok(db)
     }
 

@@ -47,7 +47,9 @@ pub use integrity::IntegrityReport;
 pub use page::{PoolStats, PAGE_SIZE_BYTES};
 pub use recovery::RecoveryStats;
 pub use telemetry::{StorageDiagnostics, StorageTelemetryRegistry};
-pub use txn::{CommitInfo, PlantedBugs, PublishedCatalogBatch};
+#[cfg(feature = "planted-bugs")]
+pub use txn::PlantedBugs;
+pub use txn::{CommitInfo, PublishedCatalogBatch};
 pub use txn_api::{ReadTxn, Table, WriteTxn};
 pub use value::{ColumnType, Value};
 

@@ -293,3 +293,84 @@ fn dropped_table_pages_are_freed() {
     assert!(stats.pool.slots_free > 10, "{stats:?}");
     assert!(db.check_integrity().unwrap().is_ok());
 }
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_refused_directory_is_left_exactly_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "hello").unwrap();
+    Database::open(Env::os(), tmp.path(), Config::default()).unwrap_err();
+    assert_eq!(names(tmp.path()), ["notes.txt"]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    Database::open(
+        Env::os(),
+        tmp.path(),
+        Config::default().with_create_if_missing(false),
+    )
+    .unwrap_err();
+    assert!(names(tmp.path()).is_empty(), "{:?}", names(tmp.path()));
+}
+
+#[test]
+fn a_database_whose_manifest_was_lost_is_refused_not_wiped() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let db = open(tmp.path());
+        let mut tx = db.begin_write().unwrap();
+        tx.create_database("app").unwrap();
+        let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+        tx.insert(&t, &row(1)).unwrap();
+        tx.commit().unwrap();
+    }
+    std::fs::remove_file(tmp.path().join("MANIFEST")).unwrap();
+    let before = names(tmp.path());
+    let err = Database::open(Env::os(), tmp.path(), Config::default()).unwrap_err();
+    let OpenError::Storage(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(e.to_string().contains("MANIFEST"), "{e}");
+    // Nothing was removed: the WAL still holds the committed row for whoever repairs.
+    assert_eq!(names(tmp.path()), before);
+}
+
+#[test]
+fn an_interrupted_creation_is_started_over() {
+    // A creation that crashed before its first manifest leaves its marker and some files;
+    // nothing in them was ever committed, so the next open creates the database afresh.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("CREATING"), "").unwrap();
+    std::fs::write(tmp.path().join("pages.kiln"), [0u8; 100]).unwrap();
+    std::fs::write(tmp.path().join("wal-0000000000000001.log"), [7u8; 100]).unwrap();
+    let db = open(tmp.path());
+    assert!(db.check_integrity().unwrap().is_ok());
+    drop(db);
+    assert!(!names(tmp.path()).contains(&"CREATING".to_string()));
+
+    // A marker left behind after the first manifest was durable is just removed.
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let db = open(tmp.path());
+        let mut tx = db.begin_write().unwrap();
+        tx.create_database("app").unwrap();
+        let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+        tx.insert(&t, &row(1)).unwrap();
+        tx.commit().unwrap();
+    }
+    std::fs::write(tmp.path().join("CREATING"), "").unwrap();
+    let db = open(tmp.path());
+    let r = db.begin_read().unwrap();
+    let t = r.table("app", "public", "t").unwrap();
+    assert_eq!(r.scan(&t).unwrap().len(), 1);
+    drop(r);
+    drop(db);
+    assert!(!names(tmp.path()).contains(&"CREATING".to_string()));
+}

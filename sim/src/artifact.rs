@@ -109,7 +109,8 @@ impl Artifact {
     }
 
     /// Removes steps, then operations inside transactions, while the recorded invariant
-    /// still fails. At most `runs_max` replays. Returns the smallest plan found.
+    /// still fails, within about `runs_max` replays for each of the two phases (steps, then
+    /// operations). Returns the smallest plan found.
     pub fn shrink(&self, runs_max: usize) -> Result<Artifact, String> {
         let options = self.options()?;
         let mut best = self.clone();

@@ -6,8 +6,8 @@
 //! So two runs with the same seed see the same times and the same random values.
 //!
 //! Not modelled: clock skew and wall-clock jumps (the engine must not order events by
-//! wall time anyway), and timers or wake-ups of concurrent actors (madsim's scheduler
-//! owns those once the concurrent runner lands).
+//! wall time anyway). The concurrent actors (actors.rs) are scheduled by madsim's own
+//! virtual time; this clock is the engine's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -36,6 +36,8 @@ pub const PLANTED_BUGS: &[&str] = &[
     "ack-before-fsync",
     "skip-page-crc",
     "leave-dependent-behind",
+    "manifest-before-images",
+    "reuse-id-after-crash",
 ];
 
 /// Builds the engine's planted-bug switches from names.
@@ -46,6 +48,8 @@ pub fn planted_bugs(names: &[String]) -> Result<kiln::PlantedBugs, String> {
             "ack-before-fsync" => planted.ack_before_fsync = true,
             "skip-page-crc" => planted.skip_page_crc = true,
             "leave-dependent-behind" => planted.leave_dependent_behind = true,
+            "manifest-before-images" => planted.manifest_before_images = true,
+            "reuse-id-after-crash" => planted.reuse_id_after_crash = true,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",

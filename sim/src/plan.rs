@@ -300,8 +300,11 @@ fn pick(rng: &mut ChaCha8Rng, weights: &[f64]) -> usize {
 }
 
 fn workload_step(w: &Workload, rng: &mut ChaCha8Rng) -> Step {
+    // A transaction step weighs as much as the operations it is made of, as it did before
+    // DDL joined the mix: most steps are transactions.
+    let txn_weight = ddl_weight(w) + w.insert + w.update + w.delete + w.get + w.scan;
     let weights = [
-        1.0,
+        txn_weight,
         w.checkpoint,
         w.reopen,
         w.hold_snapshot,

@@ -26,6 +26,9 @@ use crate::scenario::RunConfig;
 use crate::seed::{stream, Stream};
 use crate::trace::Trace;
 
+/// Structural checks run every this many steps, not only after recoveries.
+const PERIODIC_CHECK_STEPS: usize = 25;
+
 /// The database directory on the simulated disk.
 pub const DB_DIR: &str = "/db";
 /// The database and schema every run works in.
@@ -145,6 +148,8 @@ pub(crate) struct Runner {
     pub(crate) faults_seen: u64,
     /// The largest object id seen in a committed catalog: new ids must exceed it.
     pub(crate) max_committed_id: u64,
+    /// The LSN of the newest acknowledged commit: a recovered log must extend past it.
+    pub(crate) max_acked_lsn: u64,
     pub(crate) value_bytes_max: u64,
     pub(crate) step: usize,
     /// Concurrent mode: a restart is requested (the madsim supervisor kills the node)
@@ -189,6 +194,7 @@ impl Runner {
             corruption_this_life: false,
             faults_seen: 0,
             max_committed_id: 0,
+            max_acked_lsn: 0,
             value_bytes_max,
             step: 0,
             deferred: false,
@@ -230,6 +236,8 @@ impl Runner {
             self.run_step(step)?;
             if self.disk.is_halted() || self.db().is_failed() {
                 self.restart_after_stop()?;
+            } else if index % PERIODIC_CHECK_STEPS == PERIODIC_CHECK_STEPS - 1 {
+                self.periodic_checks()?;
             }
         }
         // Every run ends with a crash and a recovery, so every run checks recovery.
@@ -392,6 +400,7 @@ impl Runner {
         match tx.commit() {
             Ok(info) => {
                 self.counters.commits += 1;
+                self.max_acked_lsn = self.max_acked_lsn.max(info.lsn);
                 self.trace.event(format!("commit lsn {}", info.lsn));
                 self.model.committed = view;
                 self.observe_committed_ids()
@@ -712,14 +721,58 @@ impl Runner {
             Err(d) => return Err(self.fail("durability and atomicity", d)),
         }
         self.max_committed_id = self.max_committed_id.max(max_id);
-        self.check("structural integrity");
-        match self.db().check_integrity() {
-            Ok(report) if report.is_ok() => {}
-            Ok(report) => return Err(self.fail("structural integrity", report.problems.join("; "))),
-            Err(e) => return self.recovered_read_failed(&TxnError::Storage(e)),
+        self.check("WAL covers every acknowledged commit");
+        let durable = self.db().stats().durable_lsn;
+        if durable <= self.max_acked_lsn {
+            let detail = format!(
+                "the recovered log ends at {durable}, before acknowledged commit {}",
+                self.max_acked_lsn
+            );
+            return Err(self.fail("WAL covers every acknowledged commit", detail));
+        }
+        match self.structural_checks() {
+            Ok(()) => {}
+            Err(Err(e)) => return self.recovered_read_failed(&TxnError::Storage(e)),
+            Err(Ok(stop)) => return Err(stop),
         }
         self.faults_seen = self.fault_total();
         Ok(())
+    }
+
+    /// The engine's own structural check, and the checkpoint within the durable log.
+    /// The outer error is a failure; the inner one a storage error to classify.
+    fn structural_checks(&mut self) -> Result<(), Result<Stop, StorageError>> {
+        self.check("structural integrity");
+        match self.db().check_integrity() {
+            Ok(report) if report.is_ok() => {}
+            Ok(report) => {
+                return Err(Ok(
+                    self.fail("structural integrity", report.problems.join("; "))
+                ))
+            }
+            Err(e) => return Err(Err(e)),
+        }
+        self.check("checkpoint LSN within the durable log");
+        let diagnostics = self.db().storage_diagnostics(false).map_err(Err)?;
+        if diagnostics.checkpoint.last_checkpoint_lsn > diagnostics.wal.durable_lsn {
+            let detail = format!(
+                "checkpoint redo LSN {} is past the durable end of the log {}",
+                diagnostics.checkpoint.last_checkpoint_lsn, diagnostics.wal.durable_lsn
+            );
+            return Err(Ok(
+                self.fail("checkpoint LSN within the durable log", detail)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that do not need a crash, every few steps of a run.
+    fn periodic_checks(&mut self) -> StepResult {
+        match self.structural_checks() {
+            Ok(()) => Ok(()),
+            Err(Ok(stop)) => Err(stop),
+            Err(Err(e)) => self.after_error("periodic integrity check", &TxnError::Storage(e)),
+        }
     }
 
     fn recovered_read_failed(&mut self, e: &TxnError) -> StepResult {

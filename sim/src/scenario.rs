@@ -237,6 +237,8 @@ impl Scenario {
     /// The concrete configuration of one seed.
     pub fn draw(&self, seed: u64) -> RunConfig {
         let mut rng = stream(seed, Stream::Swarm);
+        // The device's guarantees come from their own stream (see seed.rs).
+        let mut device = stream(seed, Stream::Device);
         let f = &self.faults;
         let on = |rng: &mut ChaCha8Rng| !chance(rng, f.feature_off_share);
         let sync_on = on(&mut rng);
@@ -279,8 +281,8 @@ impl Scenario {
                 let p = f.corruption_per_run.draw(&mut rng).clamp(0.0, 1.0);
                 chance(&mut rng, p)
             },
-            sector_write_atomic: chance(&mut rng, f.atomic_sector_share),
-            sector_size_bytes: if chance(&mut rng, 0.5) { 512 } else { 4096 },
+            sector_write_atomic: chance(&mut device, f.atomic_sector_share),
+            sector_size_bytes: if chance(&mut device, 0.5) { 512 } else { 4096 },
             crash_points: self.crash_points.clone(),
             workload: self.workload.clone(),
             disk,

@@ -236,3 +236,36 @@ fn flipped_bit_in_the_manifest_is_reported() {
     assert!(matches!(e, StorageError::ChecksumMismatch { .. }), "{e:?}");
     assert_names_file(e, "MANIFEST");
 }
+
+#[test]
+fn damaged_header_of_the_newest_segment_is_reported_not_truncated() {
+    // One transaction large enough to rotate into a second segment, committed by a single
+    // fsync: no later record can vouch for it. But the new segment's header was synced
+    // at its creation, before any record went in, and its first record chains to the
+    // previous segment, so header damage is provably damage (found in review: this once
+    // dropped the whole transaction silently).
+    let disk = new_disk();
+    let config = Config::default()
+        .with_checkpoint_wal_bytes(0)
+        .with_wal_segment_size_bytes(64 << 10)
+        .with_wal_buffer_bytes_max(8 << 10);
+    let db = Database::open(env(&disk), Path::new(DIR), config.clone()).unwrap();
+    let t = table(&db);
+    db.checkpoint().unwrap();
+    let mut tx = db.begin_write().unwrap();
+    for k in 0..400 {
+        tx.insert(&t, &[Value::Int64(k), Value::Text("x".repeat(150))])
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    let segments = wal_segments(&disk);
+    assert!(segments.len() >= 2, "the transaction rotated: {segments:?}");
+    disk.flip_bit(segments.last().unwrap(), 30, 4).unwrap();
+    drop(db);
+    disk.crash(CrashKind::Process);
+    let err = Database::open(env(&disk), Path::new(DIR), config).unwrap_err();
+    let OpenError::Storage(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert_names_file(e, "wal-");
+}

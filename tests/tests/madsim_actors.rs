@@ -4,7 +4,7 @@
 //!
 //! Only built with `--cfg madsim` (set by .cargo/config.toml); simulation.rs has the
 //! guard test that fails if a build lost the flag. Not covered: several writers (the
-//! engine serializes them; engine/tests/concurrency.rs contends with real threads).
+//! engine serializes them; tests/tests/threads.rs contends with real threads).
 #![cfg(madsim)]
 
 use kiln_sim::runner::{Outcome, RunOptions};

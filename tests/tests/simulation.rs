@@ -183,6 +183,37 @@ fn planted_skip_page_crc_is_caught_by_a_bit_flip() {
     assert!(!clean.failed(), "{}", describe(&clean));
 }
 
+/// Catches `bug` within `budget` seeds of `name`, and checks that the same
+/// seed passes without the bug, so it was the bug that was caught.
+fn caught_and_clean_without(name: &str, bug: &str, budget: u64) {
+    let scenario = scenario(name);
+    let (seed, report) = first_catch(&scenario, bug, budget)
+        .unwrap_or_else(|| panic!("planted bug {bug} went unnoticed for {budget} {name} seeds"));
+    let Outcome::Failed(failure) = &report.outcome else {
+        unreachable!()
+    };
+    println!(
+        "{bug} caught at seed {seed}: {} ({})",
+        failure.invariant, failure.detail
+    );
+    let clean = run_seed(&scenario, seed, RunOptions::default());
+    assert!(!clean.failed(), "{}", describe(&clean));
+}
+
+#[test]
+fn planted_manifest_before_images_is_caught() {
+    // A checkpoint that publishes its manifest before the page images are
+    // durable loses committed rows when the crash drops the unsynced images.
+    caught_and_clean_without("default", "manifest-before-images", 200);
+}
+
+#[test]
+fn planted_reuse_id_after_crash_is_caught() {
+    // Recovery that allocates ids from the manifest alone hands out an id a
+    // logged but uncheckpointed table already holds.
+    caught_and_clean_without("default", "reuse-id-after-crash", 200);
+}
+
 #[test]
 fn regressions_replay() {
     let dir = repo().join("scenarios/regressions");

@@ -47,6 +47,7 @@ pub struct Checkpointer {
     wal_bytes_at_last: AtomicU64,
     pub completed: AtomicU64,
     pub failed: AtomicU64,
+    planted: crate::txn::PlantedBugs,
 }
 
 impl std::fmt::Debug for Checkpointer {
@@ -67,6 +68,7 @@ impl Checkpointer {
         retention_segments: u64,
         health: Arc<Health>,
         (last_sequence, last_redo_lsn): (u64, Lsn),
+        planted: crate::txn::PlantedBugs,
     ) -> Checkpointer {
         Checkpointer {
             vfs: env.vfs.clone(),
@@ -81,6 +83,7 @@ impl Checkpointer {
             wal_bytes_at_last: AtomicU64::new(0),
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            planted,
         }
     }
 
@@ -143,7 +146,7 @@ impl Checkpointer {
         wal.flush_all()?;
         let position = wal.position();
         crate::crash_point!(self.vfs, "checkpoint.prepare.after_fence")?;
-        let images = pool.checkpoint_images()?;
+        let images = pool.checkpoint_images(!self.planted.manifest_before_images)?;
         crate::crash_point!(self.vfs, "checkpoint.prepare.images_synced")?;
         let allocators = txns.allocators();
         let sequence = self.sequence.load(Ordering::Relaxed) + 1;

@@ -28,8 +28,10 @@ pub fn is_catalog_kind(kind: u8) -> bool {
     (KIND_PAGE_INIT + CATALOG_KIND_OFFSET..=KIND_PAGE_FREE + CATALOG_KIND_OFFSET).contains(&kind)
 }
 
+/// A heap record. The tuple is owned when a record is made (`Vec<u8>`, the default) and
+/// borrowed from the log when one is read back (`&[u8]`), so redo allocates nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeapRecord {
+pub enum HeapRecord<T = Vec<u8>> {
     /// A new, empty heap page owned by `owner` (a table or catalog relation id).
     PageInit {
         page: PageId,
@@ -48,12 +50,12 @@ pub enum HeapRecord {
     Insert {
         page: PageId,
         slot: SlotNo,
-        tuple: Vec<u8>,
+        tuple: T,
     },
     Update {
         page: PageId,
         slot: SlotNo,
-        tuple: Vec<u8>,
+        tuple: T,
     },
     Delete {
         page: PageId,
@@ -65,7 +67,7 @@ pub enum HeapRecord {
     },
 }
 
-impl HeapRecord {
+impl<T: AsRef<[u8]> + std::fmt::Debug> HeapRecord<T> {
     pub fn kind(&self) -> u8 {
         match self {
             HeapRecord::PageInit { .. } => KIND_PAGE_INIT,
@@ -100,7 +102,7 @@ impl HeapRecord {
             | HeapRecord::SetTail { tail: v, .. } => out.extend_from_slice(&v.to_le_bytes()),
             HeapRecord::Insert { slot, tuple, .. } | HeapRecord::Update { slot, tuple, .. } => {
                 out.extend_from_slice(&slot.to_le_bytes());
-                out.extend_from_slice(tuple);
+                out.extend_from_slice(tuple.as_ref());
             }
             HeapRecord::Delete { slot, .. } => out.extend_from_slice(&slot.to_le_bytes()),
             HeapRecord::PageFree { .. } => {}
@@ -113,63 +115,12 @@ impl HeapRecord {
             HeapRecord::PageInit { .. }
             | HeapRecord::SetNext { .. }
             | HeapRecord::SetTail { .. } => 8,
-            HeapRecord::Insert { tuple, .. } | HeapRecord::Update { tuple, .. } => 2 + tuple.len(),
+            HeapRecord::Insert { tuple, .. } | HeapRecord::Update { tuple, .. } => {
+                2 + tuple.as_ref().len()
+            }
             HeapRecord::Delete { .. } => 2,
             HeapRecord::PageFree { .. } => 0,
         }
-    }
-
-    /// Decodes a payload of `kind`; `None` if it is not one of this layer's kinds, an
-    /// error if it is but the bytes are malformed.
-    pub fn decode(kind: u8, payload: &[u8]) -> Option<Result<HeapRecord, String>> {
-        let kind = if is_catalog_kind(kind) {
-            kind - CATALOG_KIND_OFFSET
-        } else {
-            kind
-        };
-        if !(KIND_PAGE_INIT..=KIND_PAGE_FREE).contains(&kind) {
-            return None;
-        }
-        Some(Self::decode_known(kind, payload).map_err(|t| {
-            format!(
-                "heap record of kind {kind} truncated at byte {}",
-                t.position
-            )
-        }))
-    }
-
-    fn decode_known(kind: u8, payload: &[u8]) -> Result<HeapRecord, crate::codec::Truncated> {
-        let mut r = Reader::new(payload);
-        let page = r.u64()?;
-        let record = match kind {
-            KIND_PAGE_INIT => HeapRecord::PageInit {
-                page,
-                owner: r.u64()?,
-            },
-            KIND_SET_NEXT => HeapRecord::SetNext {
-                page,
-                next: r.u64()?,
-            },
-            KIND_SET_TAIL => HeapRecord::SetTail {
-                page,
-                tail: r.u64()?,
-            },
-            KIND_INSERT | KIND_UPDATE => {
-                let slot = r.u16()?;
-                let tuple = r.take(r.remaining())?.to_vec();
-                if kind == KIND_INSERT {
-                    HeapRecord::Insert { page, slot, tuple }
-                } else {
-                    HeapRecord::Update { page, slot, tuple }
-                }
-            }
-            KIND_DELETE => HeapRecord::Delete {
-                page,
-                slot: r.u16()?,
-            },
-            _ => HeapRecord::PageFree { page },
-        };
-        Ok(record)
     }
 
     /// Applies the record to `page` (not for `PageInit`/`PageFree`, which create and drop
@@ -193,11 +144,13 @@ impl HeapRecord {
                 true
             }
             HeapRecord::Insert { slot, tuple, .. } => {
+                let tuple = tuple.as_ref();
                 !tuple.is_empty()
                     && tuple.len() <= slotted::TUPLE_BYTES_MAX
                     && slotted::insert_at(page, *slot, tuple)
             }
             HeapRecord::Update { slot, tuple, .. } => {
+                let tuple = tuple.as_ref();
                 !tuple.is_empty()
                     && tuple.len() <= slotted::TUPLE_BYTES_MAX
                     && slotted::replace(page, *slot, tuple)
@@ -212,6 +165,92 @@ impl HeapRecord {
         }
         page.set_lsn(lsn);
         Ok(())
+    }
+}
+
+impl<'a> HeapRecord<&'a [u8]> {
+    /// Decodes a payload of `kind`; `None` if it is not one of this layer's kinds, an
+    /// error if it is but the bytes are malformed (short, or with bytes left over). The
+    /// tuple is borrowed from `payload`.
+    pub fn decode(kind: u8, payload: &'a [u8]) -> Option<Result<HeapRecord<&'a [u8]>, String>> {
+        let kind = if is_catalog_kind(kind) {
+            kind - CATALOG_KIND_OFFSET
+        } else {
+            kind
+        };
+        if !(KIND_PAGE_INIT..=KIND_PAGE_FREE).contains(&kind) {
+            return None;
+        }
+        let mut r = Reader::new(payload);
+        let decoded = Self::decode_fields(kind, &mut r).map_err(|t| {
+            format!(
+                "heap record of kind {kind} truncated at byte {}",
+                t.position
+            )
+        });
+        Some(decoded.and_then(|record| match r.remaining() {
+            0 => Ok(record),
+            extra => Err(format!(
+                "heap record of kind {kind} has {extra} bytes left over"
+            )),
+        }))
+    }
+
+    fn decode_fields(
+        kind: u8,
+        r: &mut Reader<'a>,
+    ) -> Result<HeapRecord<&'a [u8]>, crate::codec::Truncated> {
+        let page = r.u64()?;
+        Ok(match kind {
+            KIND_PAGE_INIT => HeapRecord::PageInit {
+                page,
+                owner: r.u64()?,
+            },
+            KIND_SET_NEXT => HeapRecord::SetNext {
+                page,
+                next: r.u64()?,
+            },
+            KIND_SET_TAIL => HeapRecord::SetTail {
+                page,
+                tail: r.u64()?,
+            },
+            KIND_INSERT => HeapRecord::Insert {
+                page,
+                slot: r.u16()?,
+                tuple: r.take(r.remaining())?,
+            },
+            KIND_UPDATE => HeapRecord::Update {
+                page,
+                slot: r.u16()?,
+                tuple: r.take(r.remaining())?,
+            },
+            KIND_DELETE => HeapRecord::Delete {
+                page,
+                slot: r.u16()?,
+            },
+            _ => HeapRecord::PageFree { page },
+        })
+    }
+
+    /// The same record with its tuple copied out of the log.
+    pub fn into_owned(self) -> HeapRecord {
+        match self {
+            HeapRecord::PageInit { page, owner } => HeapRecord::PageInit { page, owner },
+            HeapRecord::SetNext { page, next } => HeapRecord::SetNext { page, next },
+            HeapRecord::SetTail { page, tail } => HeapRecord::SetTail { page, tail },
+            HeapRecord::Insert { page, slot, tuple } => HeapRecord::Insert {
+                page,
+                slot,
+                tuple: tuple.to_vec(),
+            },
+            HeapRecord::Update { page, slot, tuple } => HeapRecord::Update {
+                page,
+                slot,
+                tuple: tuple.to_vec(),
+            },
+            HeapRecord::Delete { page, slot } => HeapRecord::Delete { page, slot },
+            HeapRecord::PageFree { page } => HeapRecord::PageFree { page },
+        }
     }
 }
 
@@ -246,6 +285,7 @@ mod tests {
             record.encode(&mut payload);
             assert_eq!(payload.len(), record.encoded_len());
             let back = HeapRecord::decode(record.kind(), &payload)
+                .map(|r| r.map(HeapRecord::into_owned))
                 .unwrap()
                 .unwrap();
             assert_eq!(back, record);
@@ -264,7 +304,13 @@ mod tests {
         let kind = record.kind() + CATALOG_KIND_OFFSET;
         assert!(is_catalog_kind(kind));
         assert!(!is_catalog_kind(record.kind()));
-        assert_eq!(HeapRecord::decode(kind, &payload).unwrap().unwrap(), record);
+        assert_eq!(
+            HeapRecord::decode(kind, &payload)
+                .unwrap()
+                .unwrap()
+                .into_owned(),
+            record
+        );
     }
 
     #[test]

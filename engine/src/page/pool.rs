@@ -46,6 +46,9 @@ pub struct PoolStats {
     pub spills: u64,
     pub evictions: u64,
     pub dirty: u64,
+    /// Recovered pages brought up to date on first touch, and those still waiting.
+    pub redone_pages: u64,
+    pub redo_pending_pages: u64,
     pub slots_total: u64,
     pub slots_free: u64,
 }
@@ -57,6 +60,9 @@ struct Version {
     slot: Option<Slot>,
     /// The page was freed by this version's transaction.
     freed: bool,
+    /// A recovered page not yet brought up to date: its bytes are `base` plus the WAL
+    /// records listed (then `mem` and `slot` are both empty).
+    redo: Option<Box<PendingRedo>>,
 }
 
 impl Version {
@@ -66,8 +72,38 @@ impl Version {
             mem: Some(Arc::new(page)),
             slot: None,
             freed: false,
+            redo: None,
         }
     }
+}
+
+/// Where a recovered page's bytes start from before its WAL records are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedoBase {
+    /// The image in this slot (the page's image in the checkpoint).
+    Slot(Slot),
+    /// A new, empty heap page of `owner` (the page was created after the checkpoint).
+    Fresh { owner: u64 },
+}
+
+/// Where one WAL record to redo lies: 8 bytes, since recovery keeps one per record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RedoRef {
+    pub segment_no: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug)]
+struct PendingRedo {
+    base: RedoBase,
+    records: Vec<RedoRef>,
+}
+
+/// Applies logged changes to a page on the pool's behalf (recovery implements it over
+/// the WAL; the pool, below the log, only keeps the list of what to apply).
+pub trait RedoSource: Send + Sync + std::fmt::Debug {
+    /// Applies the records at `records`, in order, to `page`.
+    fn redo(&self, page: &mut Page, records: &[RedoRef]) -> StorageResult<()>;
 }
 
 #[derive(Debug, Default)]
@@ -190,6 +226,7 @@ struct Inner {
     hand: PageId,
     uncommitted: BTreeSet<PageId>,
     multi_version: BTreeSet<PageId>,
+    redo_source: Option<Arc<dyn RedoSource>>,
     stats: PoolStats,
 }
 
@@ -236,6 +273,7 @@ impl BufferPool {
                 mem: None,
                 slot: Some(slot),
                 freed: false,
+                redo: None,
             };
             pages.insert(
                 page_id,
@@ -257,6 +295,7 @@ impl BufferPool {
             hand: 0,
             uncommitted: BTreeSet::new(),
             multi_version: BTreeSet::new(),
+            redo_source: None,
             stats: PoolStats::default(),
         };
         Ok(BufferPool {
@@ -382,6 +421,7 @@ impl BufferPool {
             mem: None,
             slot: None,
             freed: true,
+            redo: None,
         });
         uncommitted.insert(page_id);
     }
@@ -470,11 +510,108 @@ impl BufferPool {
         }
     }
 
+    /// Sets where recovered pages' WAL records are read from.
+    pub fn set_redo_source(&self, source: Arc<dyn RedoSource>) {
+        self.lock().redo_source = Some(source);
+    }
+
+    /// Recovery: the page's bytes are `base` plus `records` (applied on first touch).
+    /// For a base in a slot, the page is the one the manifest holds; a fresh page must not
+    /// exist yet. An error is corruption: the log disagrees with the checkpoint.
+    pub fn attach_redo(
+        &self,
+        page_id: PageId,
+        base: Option<u64>,
+        records: Vec<RedoRef>,
+    ) -> Result<(), String> {
+        let mut inner = self.lock();
+        match base {
+            Some(owner) => {
+                if inner.pages.contains_key(&page_id) {
+                    return Err(format!(
+                        "page {page_id} is created again after the checkpoint"
+                    ));
+                }
+                let version = Version {
+                    commit_lsn: 0,
+                    mem: None,
+                    slot: None,
+                    freed: false,
+                    redo: Some(Box::new(PendingRedo {
+                        base: RedoBase::Fresh { owner },
+                        records,
+                    })),
+                };
+                inner.pages.insert(
+                    page_id,
+                    Entry {
+                        versions: vec![version],
+                        ..Entry::default()
+                    },
+                );
+            }
+            None => {
+                let entry = inner.pages.get_mut(&page_id).ok_or_else(|| {
+                    format!("the log changes page {page_id}, which does not exist")
+                })?;
+                let version = entry
+                    .versions
+                    .last_mut()
+                    .expect("a recovered page has its checkpoint version");
+                let slot = version
+                    .slot
+                    .take()
+                    .expect("a checkpointed page is in its slot");
+                assert!(version.mem.is_none() && version.redo.is_none());
+                version.redo = Some(Box::new(PendingRedo {
+                    base: RedoBase::Slot(slot),
+                    records,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Recovery: a page the checkpoint holds was freed after it.
+    pub fn remove_recovered(&self, page_id: PageId) -> Result<(), String> {
+        let mut inner = self.lock();
+        let Inner {
+            pages,
+            slots,
+            resident,
+            ..
+        } = &mut *inner;
+        let entry = pages
+            .remove(&page_id)
+            .ok_or_else(|| format!("the log frees page {page_id}, which does not exist"))?;
+        for version in entry.versions {
+            drop_version(slots, resident, version);
+        }
+        Ok(())
+    }
+
+    /// Brings every recovered page up to date (before a checkpoint writes images).
+    fn redo_all(&self, inner: &mut Inner) -> StorageResult<()> {
+        let pending: Vec<PageId> = inner
+            .pages
+            .iter()
+            .filter(|(_, e)| e.versions.iter().any(|v| v.redo.is_some()))
+            .map(|(id, _)| id)
+            .collect();
+        for page_id in pending {
+            inner.body(&self.store, page_id, Snapshot::Committed(Lsn::MAX))?;
+            inner.evict_to_limit(&self.store)?;
+        }
+        Ok(())
+    }
+
     /// Writes the newest committed version of every page that has no slot yet, syncs the
     /// store, and returns the page table a new manifest should record. Requires that no
     /// transaction is pending (the checkpoint fences writers).
-    pub fn checkpoint_images(&self) -> StorageResult<CheckpointImages> {
+    /// `sync_images` is false only for the `manifest_before_images` planted bug.
+    pub fn checkpoint_images(&self, sync_images: bool) -> StorageResult<CheckpointImages> {
         let mut inner = self.lock();
+        self.redo_all(&mut inner)?;
         assert!(
             inner.uncommitted.is_empty(),
             "checkpoint while a writer is active"
@@ -506,7 +643,9 @@ impl BufferPool {
             };
             table.insert(page_id, slot);
         }
-        self.store.sync()?;
+        if sync_images {
+            self.store.sync()?;
+        }
         Ok(CheckpointImages {
             pages_written: written,
             table,
@@ -543,6 +682,11 @@ impl BufferPool {
                     .and_then(|v| if v.freed { None } else { v.slot });
                 newest.is_none() || inner.manifest.get(id) != newest.as_ref()
             })
+            .count() as u64;
+        stats.redo_pending_pages = inner
+            .pages
+            .iter()
+            .filter(|(_, e)| e.versions.iter().any(|v| v.redo.is_some()))
             .count() as u64;
         stats.slots_total = inner.slots.refs.len() as u64;
         stats.slots_free = inner.slots.free.len() as u64;
@@ -587,6 +731,9 @@ impl BufferPool {
                 if let Some(slot) = v.slot {
                     refs[slot as usize] += 1;
                 }
+                if let Some(RedoBase::Slot(slot)) = v.redo.as_ref().map(|r| r.base) {
+                    refs[slot as usize] += 1;
+                }
             }
         }
         for (slot, (&expected, &actual)) in refs.iter().zip(&inner.slots.refs).enumerate() {
@@ -618,8 +765,26 @@ pub struct CheckpointImages {
     pub pages_written: u64,
 }
 
+/// A recovered page's bytes: its base with its WAL records applied.
+fn materialize(
+    store: &ImageStore,
+    source: &dyn RedoSource,
+    page_id: PageId,
+    redo: &PendingRedo,
+) -> StorageResult<Page> {
+    let mut page = match redo.base {
+        RedoBase::Slot(slot) => store.read(slot, page_id)?,
+        RedoBase::Fresh { owner } => Page::new(page_id, super::PageKind::Heap, owner),
+    };
+    source.redo(&mut page, &redo.records)?;
+    Ok(page)
+}
+
 fn drop_version(slots: &mut SlotTable, resident: &mut usize, version: Version) {
     if let Some(slot) = version.slot {
+        slots.release(slot);
+    }
+    if let Some(RedoBase::Slot(slot)) = version.redo.map(|r| r.base) {
         slots.release(slot);
     }
     if version.mem.is_some() {
@@ -671,11 +836,36 @@ impl Inner {
         if let Some(page) = &version.mem {
             return Ok(page.clone());
         }
-        let slot = version.slot.expect("a version is in memory or in a slot");
-        let page = Arc::new(store.read(slot, page_id)?);
+        let page = match version.redo.take() {
+            Some(redo) => {
+                let source = self
+                    .redo_source
+                    .clone()
+                    .expect("recovery set the redo source");
+                match materialize(store, &*source, page_id, &redo) {
+                    Ok(page) => {
+                        if let RedoBase::Slot(slot) = redo.base {
+                            self.slots.release(slot);
+                        }
+                        self.stats.redone_pages += 1;
+                        Arc::new(page)
+                    }
+                    Err(e) => {
+                        version.redo = Some(redo);
+                        return Err(e);
+                    }
+                }
+            }
+            None => {
+                let slot = version
+                    .slot
+                    .expect("a version is in memory, in a slot or pending redo");
+                self.stats.disk_reads += 1;
+                Arc::new(store.read(slot, page_id)?)
+            }
+        };
         version.mem = Some(page.clone());
         self.resident += 1;
-        self.stats.disk_reads += 1;
         Ok(page)
     }
 

@@ -97,6 +97,16 @@ impl ImageStore {
                 actual,
             });
         }
+        let version = get_u32(&header, IMG_VERSION_OFFSET);
+        if version != IMAGE_FORMAT_VERSION {
+            return Err(StorageError::corruption(
+                IMAGE_FILE,
+                IMG_VERSION_OFFSET as u64,
+                format!(
+                    "image store format version {version}; this build reads {IMAGE_FORMAT_VERSION}"
+                ),
+            ));
+        }
         let page_size = get_u32(&header, IMG_PAGE_SIZE_OFFSET);
         if page_size as usize != PAGE_SIZE_BYTES {
             return Err(StorageError::corruption(

@@ -158,6 +158,8 @@ pub struct RecoverySection {
     pub start_lsn: u64,
     pub end_lsn: u64,
     pub records_replayed: u64,
+    /// Pages those records change; each is brought up to date on its first touch.
+    pub pages_to_redo: u64,
     pub transactions_committed: u64,
     pub transactions_discarded: u64,
     pub stale_segments_removed: u64,
@@ -173,6 +175,10 @@ pub struct PoolSection {
     pub disk_reads: u64,
     pub spills: u64,
     pub evictions: u64,
+    /// Pages recovery handed over whose log records are not applied yet.
+    pub redo_pending: u64,
+    /// Pages whose log records have been applied since open.
+    pub redone: u64,
     pub slots_total: u64,
     pub slots_free: u64,
 }
@@ -282,12 +288,12 @@ impl StorageDiagnostics {
             ),
             (
                 "kiln_checkpoint_replay_backlog_records",
-                "WAL records recovery would replay now",
+                "WAL records after the last checkpoint: what recovery would read now",
                 self.checkpoint.replay_backlog_records,
             ),
             (
                 "kiln_recovery_records_replayed",
-                "WAL records replayed by the last recovery",
+                "WAL records of committed transactions the last recovery redoes",
                 self.recovery.records_replayed,
             ),
             (

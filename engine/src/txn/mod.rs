@@ -40,6 +40,11 @@ pub struct PlantedBugs {
     pub skip_page_crc: bool,
     /// A cascaded drop of a schema leaves its last table behind.
     pub leave_dependent_behind: bool,
+    /// A checkpoint commits its manifest without syncing the page images first.
+    pub manifest_before_images: bool,
+    /// Recovery restores the object-id allocator from the manifest alone, ignoring the
+    /// ids handed out after it: ids are reused after a crash.
+    pub reuse_id_after_crash: bool,
 }
 
 /// A committed catalog change, as published to whoever consumes batches (telemetry,

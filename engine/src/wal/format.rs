@@ -124,15 +124,17 @@ pub fn parse_segment_file_name(name: &str) -> Option<u64> {
 
 // ---- Record ---------------------------------------------------------------------------
 
-pub const REC_LEN_OFFSET: usize = 0;
+/// The CRC comes first so that it covers one contiguous range: the rest of the header
+/// and the payload (one checksum call per record on the recovery scan's hot path).
+pub const REC_CRC_OFFSET: usize = 0;
+pub const REC_LEN_OFFSET: usize = REC_CRC_OFFSET + 4;
 pub const REC_KIND_OFFSET: usize = REC_LEN_OFFSET + 4;
-pub const REC_LSN_OFFSET: usize = REC_KIND_OFFSET + 1 + 3; // + 3 reserved
+pub const REC_CRC_PREV_OFFSET: usize = REC_KIND_OFFSET + 1 + 3; // + 3 reserved
+pub const REC_LSN_OFFSET: usize = REC_CRC_PREV_OFFSET + 4;
 pub const REC_TXN_OFFSET: usize = REC_LSN_OFFSET + 8;
 pub const REC_DURABLE_LSN_OFFSET: usize = REC_TXN_OFFSET + 8;
-pub const REC_CRC_PREV_OFFSET: usize = REC_DURABLE_LSN_OFFSET + 8;
-pub const REC_CRC_OFFSET: usize = REC_CRC_PREV_OFFSET + 4;
 /// Size of a record header; the payload follows.
-pub const RECORD_HEADER_BYTES: usize = REC_CRC_OFFSET + 4;
+pub const RECORD_HEADER_BYTES: usize = REC_DURABLE_LSN_OFFSET + 8;
 /// Records start on this boundary; the gap after a payload is zero padding.
 pub const RECORD_ALIGN: usize = 8;
 const _: () = assert!(RECORD_HEADER_BYTES == 40);
@@ -184,15 +186,15 @@ pub fn encode_record_with(
         payload_len,
         "payload length as announced"
     );
-    let (head, payload) = out[start..].split_at_mut(RECORD_HEADER_BYTES);
+    let head = &mut out[start..start + RECORD_HEADER_BYTES];
     put_u32(head, REC_LEN_OFFSET, payload_len as u32);
     head[REC_KIND_OFFSET] = header.kind;
     put_u64(head, REC_LSN_OFFSET, header.lsn);
     put_u64(head, REC_TXN_OFFSET, header.txn_id);
     put_u64(head, REC_DURABLE_LSN_OFFSET, header.durable_lsn);
     put_u32(head, REC_CRC_PREV_OFFSET, header.crc_prev);
-    let crc = crc32(&[&head[..REC_CRC_OFFSET], payload]);
-    put_u32(head, REC_CRC_OFFSET, crc);
+    let crc = crc32(&[&out[start + REC_CRC_OFFSET + 4..start + RECORD_HEADER_BYTES + payload_len]]);
+    put_u32(&mut out[start..], REC_CRC_OFFSET, crc);
     out.resize(start + record_size(payload_len), 0);
     crc
 }
@@ -242,7 +244,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<DecodedRecord<'_>, RecordError> {
     }
     let payload = &bytes[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + payload_len];
     let expected = get_u32(h, REC_CRC_OFFSET);
-    let actual = crc32(&[&h[..REC_CRC_OFFSET], payload]);
+    let actual = crc32(&[&bytes[REC_CRC_OFFSET + 4..RECORD_HEADER_BYTES + payload_len]]);
     if expected != actual {
         return Err(RecordError::Checksum { expected, actual });
     }

@@ -27,12 +27,12 @@ use super::format::{
 };
 use super::WalPosition;
 
-/// A record read back from the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WalRecord {
+/// A record read back from the log, borrowed from the scanner's segment buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalRecordRef<'a> {
     pub header: RecordHeader,
-    pub payload: Vec<u8>,
-    /// Where the record starts, for error messages.
+    pub payload: &'a [u8],
+    /// Where the record starts, for error messages and for reading it again.
     pub segment_no: u64,
     pub offset: u64,
 }
@@ -44,6 +44,9 @@ pub struct WalScanner {
     database_id: u64,
     segment_no: u64,
     data: Vec<u8>,
+    /// The next segment's bytes while it is being checked (reused, like `data`, so a long
+    /// log costs no allocation per segment).
+    spare: Vec<u8>,
     position: WalPosition,
     done: bool,
 }
@@ -56,7 +59,8 @@ impl WalScanner {
         database_id: u64,
         start: WalPosition,
     ) -> StorageResult<WalScanner> {
-        let data = read_segment(&*vfs, dir, start.segment_no)?;
+        let mut data = Vec::new();
+        read_segment_into(&*vfs, dir, start.segment_no, &mut data)?;
         let header = decode_header(&data, start.segment_no)?;
         check_header_identity(&header, database_id, start.segment_no)?;
         if start.offset < SEGMENT_HEADER_BYTES as u64 || start.offset > data.len() as u64 {
@@ -72,6 +76,7 @@ impl WalScanner {
             database_id,
             segment_no: start.segment_no,
             data,
+            spare: Vec::new(),
             position: start,
             done: false,
         })
@@ -84,16 +89,16 @@ impl WalScanner {
 
     /// The next record of the chain, `None` at a torn or clean end, an error if the end is
     /// proven to be damage to a durable record.
-    pub fn next_record(&mut self) -> StorageResult<Option<WalRecord>> {
+    pub fn next_record(&mut self) -> StorageResult<Option<WalRecordRef<'_>>> {
         while !self.done {
-            let offset = self.position.offset;
-            let Some((record, crc, size)) = self.decode_chained(offset as usize) else {
+            let offset = self.position.offset as usize;
+            let Some((header, crc, size, payload_len)) = self.decode_chained(offset) else {
                 self.done = true;
                 self.check_end_is_tail()?;
                 return Ok(None);
             };
-            if record.header.kind == KIND_END_OF_SEGMENT {
-                if !self.enter_next_segment(record.header.lsn, crc)? {
+            if header.kind == KIND_END_OF_SEGMENT {
+                if !self.enter_next_segment(header.lsn, crc)? {
                     self.done = true;
                     return Ok(None);
                 }
@@ -102,23 +107,24 @@ impl WalScanner {
             self.position.offset += size as u64;
             self.position.next_lsn += 1;
             self.position.crc_prev = crc;
-            return Ok(Some(record));
+            let start = offset + RECORD_HEADER_BYTES;
+            return Ok(Some(WalRecordRef {
+                header,
+                payload: &self.data[start..start + payload_len],
+                segment_no: self.segment_no,
+                offset: offset as u64,
+            }));
         }
         Ok(None)
     }
 
-    /// The record at `offset` (with its CRC and size) if it is the next link of the chain.
-    fn decode_chained(&self, offset: usize) -> Option<(WalRecord, u32, usize)> {
+    /// The header, CRC, size and payload length of the record at `offset`, if it is the
+    /// next link of the chain.
+    fn decode_chained(&self, offset: usize) -> Option<(RecordHeader, u32, usize, usize)> {
         let record = decode_record(self.data.get(offset..)?).ok()?;
         let linked = record.header.lsn == self.position.next_lsn
             && record.header.crc_prev == self.position.crc_prev;
-        let owned = WalRecord {
-            header: record.header,
-            payload: record.payload.to_vec(),
-            segment_no: self.segment_no,
-            offset: offset as u64,
-        };
-        linked.then_some((owned, record.crc, record.size))
+        linked.then_some((record.header, record.crc, record.size, record.payload.len()))
     }
 
     /// Follows an end-of-segment record into the next segment. Returns false if the next
@@ -127,8 +133,9 @@ impl WalScanner {
     fn enter_next_segment(&mut self, eos_lsn: Lsn, eos_crc: u32) -> StorageResult<bool> {
         let next_no = self.segment_no + 1;
         let expected_first = eos_lsn + 1;
-        let next = match read_segment(&*self.vfs, &self.dir, next_no) {
-            Ok(data) => Some(data),
+        let mut spare = std::mem::take(&mut self.spare);
+        let next = match read_segment_into(&*self.vfs, &self.dir, next_no, &mut spare) {
+            Ok(()) => Some(spare),
             Err(StorageError::Io {
                 kind: std::io::ErrorKind::NotFound,
                 ..
@@ -143,13 +150,28 @@ impl WalScanner {
                     && h.crc_prev == eos_crc
             })
         });
-        let Some(data) = next.filter(|_| valid) else {
+        if !valid {
+            if let Some(data) = &next {
+                // A segment's header is synced when the segment is created, before any
+                // record is written into it. So a valid first record chained to the
+                // marker proves the header had been durable: it is damaged, not torn.
+                let chained = decode_record(data.get(SEGMENT_HEADER_BYTES..).unwrap_or(&[]))
+                    .is_ok_and(|r| r.header.lsn == expected_first && r.header.crc_prev == eos_crc);
+                if chained {
+                    return Err(StorageError::corruption(
+                        &segment_file_name(next_no),
+                        0,
+                        "damaged segment header: its first record chains to the previous segment",
+                    ));
+                }
+            }
             // The marker itself is not part of the log then; evidence past it decides.
             self.check_end_is_tail()?;
             return Ok(false);
-        };
+        }
+        let data = next.expect("valid implies present");
         self.segment_no = next_no;
-        self.data = data;
+        self.spare = std::mem::replace(&mut self.data, data);
         self.position = WalPosition {
             segment_no: next_no,
             offset: SEGMENT_HEADER_BYTES as u64,
@@ -237,9 +259,13 @@ pub fn list_segments(vfs: &dyn Vfs, dir: &Path) -> StorageResult<Vec<u64>> {
         .collect())
 }
 
-/// Reads a whole segment file. A segment shorter than the size its header records was
-/// truncated after it was preallocated: that is corruption, not a torn tail.
-pub fn read_segment(vfs: &dyn Vfs, dir: &Path, segment_no: u64) -> StorageResult<Vec<u8>> {
+/// Reads a whole segment file into `data` (reusing its allocation).
+pub fn read_segment_into(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    segment_no: u64,
+    data: &mut Vec<u8>,
+) -> StorageResult<()> {
     let name = segment_file_name(segment_no);
     let file = vfs
         .open(&dir.join(&name), OpenOptions::READ)
@@ -254,13 +280,21 @@ pub fn read_segment(vfs: &dyn Vfs, dir: &Path, segment_no: u64) -> StorageResult
             format!("segment is {len} bytes long"),
         ));
     }
-    let mut data = vec![0u8; len as usize];
-    file.read_at(0, &mut data)
+    // Every byte is overwritten by the read (it fills all or fails), so a reused buffer
+    // of the right size is not cleared first: segments are all one size.
+    data.resize(len as usize, 0);
+    file.read_at(0, data)
         .map_err(|e| StorageError::io(&name, "read", &e))?;
-    if let Ok(h) = SegmentHeader::decode(&data) {
+    check_length(&name, data, len)
+}
+
+/// A segment shorter than the size its header records was truncated after it was
+/// preallocated: that is corruption, not a torn tail.
+fn check_length(name: &str, data: &[u8], len: u64) -> StorageResult<()> {
+    if let Ok(h) = SegmentHeader::decode(data) {
         if len < u64::from(h.segment_size_bytes) {
             return Err(StorageError::corruption(
-                &name,
+                name,
                 len,
                 format!(
                     "segment truncated to {len} bytes; it was preallocated to {}",
@@ -269,6 +303,14 @@ pub fn read_segment(vfs: &dyn Vfs, dir: &Path, segment_no: u64) -> StorageResult
             ));
         }
     }
+    Ok(())
+}
+
+/// Reads a whole segment file. A segment shorter than the size its header records was
+/// truncated after it was preallocated: that is corruption, not a torn tail.
+pub fn read_segment(vfs: &dyn Vfs, dir: &Path, segment_no: u64) -> StorageResult<Vec<u8>> {
+    let mut data = Vec::new();
+    read_segment_into(vfs, dir, segment_no, &mut data)?;
     Ok(data)
 }
 
