@@ -374,3 +374,29 @@ fn an_interrupted_creation_is_started_over() {
     drop(db);
     assert!(!names(tmp.path()).contains(&"CREATING".to_string()));
 }
+
+#[test]
+fn a_database_of_another_format_version_is_refused_by_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(open(tmp.path()));
+    // Rewrite the manifest as a format-1 build would have: version 1, valid CRC.
+    let path = tmp.path().join("MANIFEST");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc_at = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..crc_at]);
+    bytes[crc_at..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Database::open(Env::os(), tmp.path(), Config::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::UnsupportedVersion {
+                found: 1,
+                supported: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -39,7 +39,7 @@ use crate::{Lsn, StorageError, StorageResult};
 pub const MANIFEST_FILE: &str = "MANIFEST";
 pub const MANIFEST_TEMP_FILE: &str = "MANIFEST.tmp";
 pub const MANIFEST_MAGIC: [u8; 8] = *b"KILNMAN1";
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
 const HEADER_BYTES: usize = 104;
 const ENTRY_BYTES: usize = 16;
 

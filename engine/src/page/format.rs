@@ -36,7 +36,7 @@ pub const PAGE_HEADER_BYTES: usize = EMPTY_SLOTS_OFFSET + 2 + 2; // + 2 reserved
 const _: () = assert!(PAGE_HEADER_BYTES == 56);
 
 /// The format version written in every page header.
-pub const PAGE_FORMAT: u8 = 1;
+pub const PAGE_FORMAT: u8 = 2;
 
 /// What a page holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -602,6 +602,9 @@ impl BufferPool {
             inner.body(&self.store, page_id, Snapshot::Committed(Lsn::MAX))?;
             inner.evict_to_limit(&self.store)?;
         }
+        // Nothing is pending any more: let the source go (and the segment files it holds
+        // open, which the checkpoint is about to remove).
+        inner.redo_source = None;
         Ok(())
     }
 

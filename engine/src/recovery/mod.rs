@@ -141,44 +141,60 @@ pub fn recover(
 /// The transaction whose records the scan is reading.
 struct OpenTxn {
     txn_id: u64,
-    /// The page of each of its records pushed so far (to take them back if it does not
-    /// commit).
-    pushed: Vec<usize>,
+    /// How many page records were indexed before its first: its own follow (a
+    /// transaction's records are contiguous), so taking them back is a truncation.
+    records_from: usize,
     created: Vec<(PageId, u64, RedoRef)>,
     freed: Vec<(PageId, RedoRef)>,
 }
 
-/// Each changed page's records, in log order, grouped as the scan goes (no sort at the
-/// end): consecutive records usually change the same page, so the last page's list is
-/// kept at hand and the map is consulted only when the page changes.
+/// Each changed page's records, in log order. The scan appends every record to one
+/// array, tagged with its page's list number (consecutive records usually change the same
+/// page, so the last page's number is kept at hand and the map is consulted only when the
+/// page changes); the lists are cut out of it once, at the end, each allocated at its
+/// final size.
 #[derive(Default)]
 struct PageRecords {
-    lists: Vec<(PageId, Vec<RedoRef>)>,
-    by_page: BTreeMap<PageId, usize>,
-    last: Option<(PageId, usize)>,
+    pages: Vec<PageId>,
+    by_page: BTreeMap<PageId, u32>,
+    last: Option<(PageId, u32)>,
+    entries: Vec<(u32, RedoRef)>,
 }
 
 impl PageRecords {
-    /// Appends a record to its page's list; returns the list's index.
-    fn push(&mut self, page: PageId, at: RedoRef) -> usize {
-        let index = match self.last {
-            Some((last, index)) if last == page => index,
+    fn push(&mut self, page: PageId, at: RedoRef) {
+        let list = match self.last {
+            Some((last, list)) if last == page => list,
             _ => {
-                let next = self.lists.len();
-                let index = *self.by_page.entry(page).or_insert(next);
-                if index == next {
-                    self.lists.push((page, Vec::new()));
+                let next = self.pages.len() as u32;
+                let list = *self.by_page.entry(page).or_insert(next);
+                if list == next {
+                    self.pages.push(page);
                 }
-                self.last = Some((page, index));
-                index
+                self.last = Some((page, list));
+                list
             }
         };
-        self.lists[index].1.push(at);
-        index
+        self.entries.push((list, at));
     }
 
-    fn pop(&mut self, index: usize) {
-        self.lists[index].1.pop();
+    /// Each page's records, in log order; pages whose records were all taken back have
+    /// an empty list.
+    fn into_lists(self) -> Vec<(PageId, Vec<RedoRef>)> {
+        let mut counts = vec![0usize; self.pages.len()];
+        for &(list, _) in &self.entries {
+            counts[list as usize] += 1;
+        }
+        let mut lists: Vec<(PageId, Vec<RedoRef>)> = self
+            .pages
+            .iter()
+            .zip(counts)
+            .map(|(&page, count)| (page, Vec::with_capacity(count)))
+            .collect();
+        for (list, at) in self.entries {
+            lists[list as usize].1.push(at);
+        }
+        lists
     }
 }
 
@@ -264,16 +280,17 @@ impl LogIndex {
             }
             HeapRecord::PageFree { page } => self.open_txn(txn_id).freed.push((page, at)),
             _ => {
-                let list = self.records.push(heap.page(), at);
-                self.open_txn(txn_id).pushed.push(list);
+                self.open_txn(txn_id);
+                self.records.push(heap.page(), at);
             }
         }
     }
 
     fn open_txn(&mut self, txn_id: u64) -> &mut OpenTxn {
+        let records_from = self.records.entries.len();
         self.open.get_or_insert_with(|| OpenTxn {
             txn_id,
-            pushed: Vec::new(),
+            records_from,
             created: Vec::new(),
             freed: Vec::new(),
         })
@@ -287,7 +304,7 @@ impl LogIndex {
                     .map(|(page, owner, at)| (page, (owner, at))),
             );
             self.freed.extend(txn.freed);
-            self.stats.records_replayed += txn.pushed.len() as u64;
+            self.stats.records_replayed += (self.records.entries.len() - txn.records_from) as u64;
         }
         self.last_commit_lsn = lsn;
         self.catalog_commits += u64::from(catalog_changed);
@@ -297,9 +314,7 @@ impl LogIndex {
     /// Takes back the open transaction's records: it did not commit.
     fn discard(&mut self) {
         if let Some(txn) = self.open.take() {
-            for &list in txn.pushed.iter().rev() {
-                self.records.pop(list);
-            }
+            self.records.entries.truncate(txn.records_from);
             self.stats.transactions_discarded += 1;
         }
     }
@@ -310,7 +325,7 @@ impl LogIndex {
     fn attach(&mut self, pool: &BufferPool) -> StorageResult<u64> {
         let mut pages = 0;
         let mut attached = BTreeSet::new();
-        for (page, refs) in std::mem::take(&mut self.records.lists) {
+        for (page, refs) in std::mem::take(&mut self.records).into_lists() {
             let Some(&first) = refs.first() else { continue };
             if self.freed.contains_key(&page) {
                 continue;

@@ -3,7 +3,8 @@
 //! Recovery only indexes the log (which record changes which page); a page is brought up
 //! to date when something first reads it, by re-reading its records from the WAL
 //! segments. Records of one page were usually written close together (a transaction fills
-//! a page before moving on), so reads go through a small cache of 1 MiB windows.
+//! a page before moving on), so reads go through a small cache of 128 KiB windows (small,
+//! so that the first touch of a page after open costs little).
 //! Every record's CRC is checked again here: the bytes may have been damaged since the
 //! scan, and damage is reported, never applied.
 
@@ -20,8 +21,8 @@ use crate::wal::format::{
 };
 use crate::{StorageError, StorageResult};
 
-const WINDOW_BYTES: u64 = 1 << 20;
-const WINDOWS_MAX: usize = 8;
+const WINDOW_BYTES: u64 = 128 << 10;
+const WINDOWS_MAX: usize = 16;
 
 /// Reads WAL records for the buffer pool's pending redo.
 #[derive(Debug)]
@@ -147,6 +148,8 @@ impl Windows {
         if self.windows.contains_key(&(segment_no, window_no)) {
             return Ok(());
         }
+        // The least recently used window's buffer is reused for the new one.
+        let mut bytes = Vec::new();
         if self.windows.len() >= WINDOWS_MAX {
             let oldest = self
                 .windows
@@ -154,13 +157,13 @@ impl Windows {
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(k, _)| *k)
                 .expect("not empty");
-            self.windows.remove(&oldest);
+            bytes = self.windows.remove(&oldest).expect("present").0;
         }
         let name = segment_file_name(segment_no);
         let (file, len) = self.file(vfs, dir, segment_no)?;
         let start = window_no * WINDOW_BYTES;
         let end = (start + WINDOW_BYTES).min(*len);
-        let mut bytes = vec![0u8; end.saturating_sub(start) as usize];
+        bytes.resize(end.saturating_sub(start) as usize, 0);
         read(&**file, &name, start, &mut bytes)?;
         self.windows
             .insert((segment_no, window_no), (bytes, self.uses));

@@ -23,7 +23,7 @@ pub use crate::Lsn;
 // ---- Segment header -------------------------------------------------------------------
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KILNWAL1";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 pub const SEG_MAGIC_OFFSET: usize = 0;
 pub const SEG_VERSION_OFFSET: usize = SEG_MAGIC_OFFSET + 8;
