@@ -78,6 +78,10 @@ impl Artifact {
                 artifact.format
             ));
         }
+        artifact
+            .plan
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(artifact)
     }
 

@@ -16,6 +16,7 @@ pub mod artifact;
 pub mod clock;
 pub mod ddl_model;
 pub mod disk;
+pub mod fuzzing;
 pub mod model;
 mod ops;
 pub mod plan;

@@ -197,7 +197,25 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
+/// How many long-lived snapshots a run can hold at once (`HoldSnapshot { slot }`).
+pub const SNAPSHOT_SLOTS: usize = 2;
+
 impl Plan {
+    /// Checks what a hand-written or edited plan could get wrong that the generator never
+    /// does, so that replaying it reports an error instead of crashing the runner.
+    pub fn validate(&self) -> Result<(), String> {
+        for (index, step) in self.steps.iter().enumerate() {
+            if let Step::HoldSnapshot { slot } | Step::ReleaseSnapshot { slot } = step {
+                if usize::from(*slot) >= SNAPSHOT_SLOTS {
+                    return Err(format!(
+                        "step {index}: snapshot slot {slot} (there are {SNAPSHOT_SLOTS})"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Generates the plan of `config` (a pure function of the config and its seed).
     pub fn generate(config: &RunConfig) -> Plan {
         let mut rng = stream(config.seed, Stream::Workload);
@@ -324,10 +342,10 @@ fn workload_step(w: &Workload, rng: &mut ChaCha8Rng) -> Step {
         1 => Step::Checkpoint,
         2 => Step::Reopen,
         3 => Step::HoldSnapshot {
-            slot: below(rng, 2) as u8,
+            slot: below(rng, SNAPSHOT_SLOTS as u64) as u8,
         },
         4 => Step::ReleaseSnapshot {
-            slot: below(rng, 2) as u8,
+            slot: below(rng, SNAPSHOT_SLOTS as u64) as u8,
         },
         5 => Step::Read { table: sel(rng) },
         _ => Step::Dispatch { op: ddl_op(w, rng) },

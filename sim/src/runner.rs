@@ -141,7 +141,7 @@ pub(crate) struct Runner {
     pub(crate) env: Env,
     pub(crate) db: Option<Database>,
     pub(crate) model: Model,
-    pub(crate) held: [Option<(ReadTxn, ModelState)>; 2],
+    pub(crate) held: [Option<(ReadTxn, ModelState)>; crate::plan::SNAPSHOT_SLOTS],
     pub(crate) armed_kind: CrashKind,
     pub(crate) armed_point: Option<String>,
     pub(crate) corruption_this_life: bool,

@@ -1,0 +1,5 @@
+//! Fuzz target `engine_ops`: the body, its goal and what it does not cover are in
+//! `kiln_sim::fuzzing::engine_ops`, so that `cargo test` replays the corpus on stable.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kiln_sim::fuzzing::engine_ops(data));
