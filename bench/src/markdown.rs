@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::measure::{System, Unit, RSS_ENGINE_METRIC, RSS_PEAK_METRIC};
-use crate::report::{format_ratio, format_summary, format_value, verdict, Report, WorkloadReport};
+use crate::report::{
+    format_ratio, format_summary, format_value, metric_cells, verdict, Report, WorkloadReport,
+};
 use crate::workloads::Relation;
 
 /// The command that regenerates docs/BENCHMARKS.md.
@@ -151,15 +153,7 @@ fn workload(out: &mut String, w: &WorkloadReport, plots: &[(String, String)]) {
     let _ = writeln!(out, "{head}\n{rule}");
     for m in &w.metrics {
         let mut line = format!("| {} |", m.label);
-        for s in &w.systems {
-            let cell = m
-                .sides
-                .get(s)
-                .map_or("–".into(), |v| format_summary(m.unit, v));
-            let _ = write!(line, " {cell} |");
-        }
-        for p in &peers {
-            let cell = m.kiln_over.get(p).map_or("–".into(), |r| format_ratio(*r));
+        for cell in metric_cells(m, &w.systems, &peers, "–") {
             let _ = write!(line, " {cell} |");
         }
         let _ = writeln!(out, "{line}");

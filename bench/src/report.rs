@@ -301,6 +301,27 @@ pub fn format_summary(unit: Unit, s: &SideMetric) -> String {
     )
 }
 
+/// A metric's cells, one per side of `systems` then one ratio per peer of `peers`, with
+/// `missing` where a side did not report it.
+pub fn metric_cells(
+    m: &MetricReport,
+    systems: &[System],
+    peers: &[System],
+    missing: &str,
+) -> Vec<String> {
+    let sides = systems.iter().map(|s| {
+        m.sides
+            .get(s)
+            .map_or(missing.into(), |v| format_summary(m.unit, v))
+    });
+    let ratios = peers.iter().map(|p| {
+        m.kiln_over
+            .get(p)
+            .map_or(missing.into(), |r| format_ratio(*r))
+    });
+    sides.chain(ratios).collect()
+}
+
 pub fn format_ratio(r: f64) -> String {
     if r.is_finite() {
         format!("{r:.2}x")
@@ -375,15 +396,12 @@ fn terminal_workload(out: &mut String, w: &WorkloadReport) {
     let _ = writeln!(out, "{header}");
     for m in &w.metrics {
         let mut line = format!("  {:<42}", m.label);
-        for s in &w.systems {
-            let cell = m
-                .sides
-                .get(s)
-                .map_or("-".into(), |v| format_summary(m.unit, v));
+        let cells = metric_cells(m, &w.systems, &peers, "-");
+        let (sides, ratios) = cells.split_at(w.systems.len());
+        for cell in sides {
             let _ = write!(line, " {cell:>30}");
         }
-        for p in &peers {
-            let cell = m.kiln_over.get(p).map_or("-".into(), |r| format_ratio(*r));
+        for cell in ratios {
             let _ = write!(line, " {cell:>15}");
         }
         let _ = writeln!(out, "{line}");

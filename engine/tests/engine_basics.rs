@@ -33,6 +33,17 @@ fn open(dir: &std::path::Path) -> Database {
     Database::open(Env::os(), dir, Config::default()).expect("open")
 }
 
+/// Creates a database in `dir` holding table app.public.t with `row(1)`, and closes it
+/// without a checkpoint beyond creation's.
+fn one_row_database(dir: &std::path::Path) {
+    let db = open(dir);
+    let mut tx = db.begin_write().unwrap();
+    tx.create_database("app").unwrap();
+    let t = tx.create_table("app", "public", "t", &columns()).unwrap();
+    tx.insert(&t, &row(1)).unwrap();
+    tx.commit().unwrap();
+}
+
 #[test]
 fn committed_rows_survive_reopen() {
     let tmp = tempfile::tempdir().unwrap();
@@ -323,14 +334,7 @@ fn a_refused_directory_is_left_exactly_as_it_was() {
 #[test]
 fn a_database_whose_manifest_was_lost_is_refused_not_wiped() {
     let tmp = tempfile::tempdir().unwrap();
-    {
-        let db = open(tmp.path());
-        let mut tx = db.begin_write().unwrap();
-        tx.create_database("app").unwrap();
-        let t = tx.create_table("app", "public", "t", &columns()).unwrap();
-        tx.insert(&t, &row(1)).unwrap();
-        tx.commit().unwrap();
-    }
+    one_row_database(tmp.path());
     std::fs::remove_file(tmp.path().join("MANIFEST")).unwrap();
     let before = names(tmp.path());
     let err = Database::open(Env::os(), tmp.path(), Config::default()).unwrap_err();
@@ -357,14 +361,7 @@ fn an_interrupted_creation_is_started_over() {
 
     // A marker left behind after the first manifest was durable is just removed.
     let tmp = tempfile::tempdir().unwrap();
-    {
-        let db = open(tmp.path());
-        let mut tx = db.begin_write().unwrap();
-        tx.create_database("app").unwrap();
-        let t = tx.create_table("app", "public", "t", &columns()).unwrap();
-        tx.insert(&t, &row(1)).unwrap();
-        tx.commit().unwrap();
-    }
+    one_row_database(tmp.path());
     std::fs::write(tmp.path().join("CREATING"), "").unwrap();
     let db = open(tmp.path());
     let r = db.begin_read().unwrap();

@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::env::{File, OpenOptions, Vfs};
+use crate::env::{File, Vfs};
 use crate::heap::record::HeapRecord;
 use crate::page::pool::{RedoRef, RedoSource};
 use crate::page::Page;
 use crate::wal::format::{
     decode_record, record_size, segment_file_name, RECORD_HEADER_BYTES, REC_LEN_OFFSET,
 };
+use crate::wal::reader::open_segment;
 use crate::{StorageError, StorageResult};
 
 const WINDOW_BYTES: u64 = 128 << 10;
@@ -177,14 +178,7 @@ impl Windows {
         segment_no: u64,
     ) -> StorageResult<&mut (Box<dyn File>, u64)> {
         if let std::collections::btree_map::Entry::Vacant(slot) = self.files.entry(segment_no) {
-            let name = segment_file_name(segment_no);
-            let file = vfs
-                .open(&dir.join(&name), OpenOptions::READ)
-                .map_err(|e| StorageError::io(&name, "open", &e))?;
-            let len = file
-                .len()
-                .map_err(|e| StorageError::io(&name, "stat", &e))?;
-            slot.insert((file, len));
+            slot.insert(open_segment(vfs, dir, segment_no)?);
         }
         Ok(self.files.get_mut(&segment_no).expect("just inserted"))
     }

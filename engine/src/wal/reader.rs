@@ -74,12 +74,7 @@ impl SegmentWindow {
         buf: Vec<u8>,
     ) -> StorageResult<SegmentWindow> {
         let name = segment_file_name(segment_no);
-        let file = vfs
-            .open(&dir.join(&name), OpenOptions::READ)
-            .map_err(|e| StorageError::io(&name, "open", &e))?;
-        let len = file
-            .len()
-            .map_err(|e| StorageError::io(&name, "stat", &e))?;
+        let (file, len) = open_segment(vfs, dir, segment_no)?;
         if len > u64::from(u32::MAX) {
             return Err(StorageError::corruption(
                 &name,
@@ -427,6 +422,22 @@ fn check_length(name: &str, data: &[u8], len: u64) -> StorageResult<()> {
     Ok(())
 }
 
+/// Opens segment `segment_no` for reading; returns it with its length.
+pub fn open_segment(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    segment_no: u64,
+) -> StorageResult<(Box<dyn File>, u64)> {
+    let name = segment_file_name(segment_no);
+    let file = vfs
+        .open(&dir.join(&name), OpenOptions::READ)
+        .map_err(|e| StorageError::io(&name, "open", &e))?;
+    let len = file
+        .len()
+        .map_err(|e| StorageError::io(&name, "stat", &e))?;
+    Ok((file, len))
+}
+
 /// Reads a whole segment file. A segment shorter than the size its header records was
 /// truncated after it was preallocated: that is corruption, not a torn tail.
 pub fn read_segment(vfs: &dyn Vfs, dir: &Path, segment_no: u64) -> StorageResult<Vec<u8>> {
@@ -501,7 +512,11 @@ mod tests {
         (env, wal)
     }
 
-    fn scan_all(env: &Env, dir: &Path) -> StorageResult<(Vec<Lsn>, WalPosition)> {
+    /// A record read back: its LSN and payload.
+    type Read = (Lsn, Vec<u8>);
+
+    /// Every record of the log from its start, and where it ends.
+    fn scan_all(env: &Env, dir: &Path) -> StorageResult<(Vec<Read>, WalPosition)> {
         let start = WalPosition {
             segment_no: 1,
             offset: SEGMENT_HEADER_BYTES as u64,
@@ -509,11 +524,11 @@ mod tests {
             crc_prev: 0,
         };
         let mut scanner = WalScanner::new(env.vfs.clone(), dir, 7, start)?;
-        let mut lsns = Vec::new();
+        let mut records = Vec::new();
         while let Some(record) = scanner.next_record()? {
-            lsns.push(record.header.lsn);
+            records.push((record.header.lsn, record.payload.to_vec()));
         }
-        Ok((lsns, scanner.end()))
+        Ok((records, scanner.end()))
     }
 
     #[test]
@@ -532,7 +547,8 @@ mod tests {
         env.vfs
             .remove(&tmp.path().join(segment_file_name(last)))
             .unwrap();
-        let (lsns, end) = scan_all(&env, tmp.path()).unwrap();
+        let (records, end) = scan_all(&env, tmp.path()).unwrap();
+        let lsns: Vec<Lsn> = records.iter().map(|r| r.0).collect();
         assert_eq!(end.segment_no, last - 1);
         assert!(!lsns.is_empty() && lsns.len() < 100, "{}", lsns.len());
         // In order; the gaps are the end-of-segment markers, which take an LSN each.
@@ -546,20 +562,7 @@ mod tests {
         // 64 KiB segments read through 8 KiB windows: records of every size straddle
         // window edges, some are larger than a window, and the log rotates many times.
         let tmp = tempfile::tempdir().unwrap();
-        let env = Env::os();
-        let config = WalConfig {
-            segment_size_bytes: 64 << 10,
-            buffer_bytes_max: 16 << 10,
-        };
-        let wal = Wal::create(
-            env.vfs.clone(),
-            env.clock.clone(),
-            tmp.path(),
-            7,
-            config,
-            Arc::new(Health::default()),
-        )
-        .unwrap();
+        let (env, wal) = small_wal(tmp.path());
         let mut written = Vec::new();
         for i in 0..600u32 {
             let len = match i % 7 {
@@ -572,18 +575,8 @@ mod tests {
             written.push((lsn, payload));
         }
         wal.flush_all().unwrap();
-        let start = WalPosition {
-            segment_no: 1,
-            offset: SEGMENT_HEADER_BYTES as u64,
-            next_lsn: 1,
-            crc_prev: 0,
-        };
-        let mut scanner = WalScanner::new(env.vfs.clone(), tmp.path(), 7, start).unwrap();
-        let mut read = Vec::new();
-        while let Some(record) = scanner.next_record().unwrap() {
-            read.push((record.header.lsn, record.payload.to_vec()));
-        }
-        assert!(scanner.end().segment_no > 20, "{:?}", scanner.end());
+        let (read, end) = scan_all(&env, tmp.path()).unwrap();
+        assert!(end.segment_no > 20, "{end:?}");
         assert_eq!(read.len(), written.len());
         for (r, w) in read.iter().zip(&written) {
             assert_eq!(r.0, w.0);
