@@ -88,7 +88,9 @@ impl Database {
             },
             _ => OpenError::Storage(StorageError::io(LOCK_FILE, "lock", &e)),
         })?;
-        if create {
+        // Decided before the lock, so decided again under it: another process may have
+        // created the database meanwhile, and creating wipes the directory.
+        if create && Self::inspect(&*vfs, &dir, &config)? {
             return Self::create(env, dir, config, lock);
         }
         // Read again under the lock: another engine may have checkpointed meanwhile.
@@ -96,8 +98,12 @@ impl Database {
             StorageError::corruption(MANIFEST_FILE, 0, "the manifest vanished while opening")
         })?;
         // A creation that stopped after its first manifest but before removing its marker.
-        if vfs.exists(&dir.join(CREATING_FILE)).unwrap_or(false) {
-            vfs.remove(&dir.join(CREATING_FILE))
+        let marker = dir.join(CREATING_FILE);
+        if vfs
+            .exists(&marker)
+            .map_err(|e| StorageError::io(CREATING_FILE, "stat", &e))?
+        {
+            vfs.remove(&marker)
                 .map_err(|e| StorageError::io(CREATING_FILE, "remove", &e))?;
         }
         Self::recover(env, dir, config, manifest, lock)

@@ -397,3 +397,71 @@ fn a_database_of_another_format_version_is_refused_by_version() {
         "{err:?}"
     );
 }
+
+/// A file system that lets another "process" create the database in the moment between
+/// an open's look at the directory and its taking the lock.
+#[derive(Debug)]
+struct RacingVfs {
+    inner: std::sync::Arc<dyn kiln::env::Vfs>,
+    raced: std::sync::atomic::AtomicBool,
+}
+
+impl kiln::env::Vfs for RacingVfs {
+    fn open(
+        &self,
+        path: &std::path::Path,
+        options: kiln::env::OpenOptions,
+    ) -> std::io::Result<Box<dyn kiln::env::File>> {
+        self.inner.open(path, options)
+    }
+    fn remove(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.inner.remove(path)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn list(&self, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn exists(&self, path: &std::path::Path) -> std::io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn is_dir(&self, path: &std::path::Path) -> std::io::Result<bool> {
+        self.inner.is_dir(path)
+    }
+    fn lock(&self, path: &std::path::Path) -> std::io::Result<Box<dyn kiln::env::LockGuard>> {
+        if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            one_row_database(path.parent().unwrap());
+        }
+        self.inner.lock(path)
+    }
+    fn device(&self) -> kiln::env::DeviceConfig {
+        self.inner.device()
+    }
+}
+
+#[test]
+fn a_database_created_by_another_process_while_opening_is_opened_not_wiped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let os = Env::os();
+    let env = Env {
+        vfs: std::sync::Arc::new(RacingVfs {
+            inner: os.vfs.clone(),
+            raced: false.into(),
+        }),
+        clock: os.clock,
+        random: os.random,
+    };
+    // The directory is empty when this open looks, so it decides to create; by the time
+    // it holds the lock, the other process has created the database and committed a row.
+    let db = Database::open(env, tmp.path(), Config::default()).unwrap();
+    let r = db.begin_read().unwrap();
+    let t = r.table("app", "public", "t").unwrap();
+    assert_eq!(r.scan(&t).unwrap().len(), 1);
+}

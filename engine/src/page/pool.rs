@@ -590,7 +590,9 @@ impl BufferPool {
         Ok(())
     }
 
-    /// Brings every recovered page up to date (before a checkpoint writes images).
+    /// Brings every recovered page up to date (before a checkpoint writes images). Every
+    /// version with pending redo is brought up to date, not only the newest: a page freed
+    /// since recovery keeps its recovered version for older snapshots.
     fn redo_all(&self, inner: &mut Inner) -> StorageResult<()> {
         let pending: Vec<PageId> = inner
             .pages
@@ -599,7 +601,24 @@ impl BufferPool {
             .map(|(id, _)| id)
             .collect();
         for page_id in pending {
-            inner.body(&self.store, page_id, Snapshot::Committed(Lsn::MAX))?;
+            let Inner {
+                pages,
+                slots,
+                redo_source,
+                resident,
+                stats,
+                ..
+            } = &mut *inner;
+            let entry = pages.get_mut(&page_id).expect("listed above");
+            for version in &mut entry.versions {
+                if let Some(redo) = version.redo.take() {
+                    let source = redo_source.clone();
+                    let page = apply_redo(&self.store, source, slots, page_id, redo, version)?;
+                    version.mem = Some(page);
+                    *resident += 1;
+                    stats.redone_pages += 1;
+                }
+            }
             inner.evict_to_limit(&self.store)?;
         }
         // Nothing is pending any more: let the source go (and the segment files it holds
@@ -815,6 +834,32 @@ impl Entry {
     }
 }
 
+/// Applies a version's pending redo: its base (checkpoint image or fresh page) with its
+/// log records. On success the base slot is released (the committed manifest keeps its
+/// own reference until the next one); on failure the redo stays pending on `version`.
+fn apply_redo(
+    store: &ImageStore,
+    source: Option<Arc<dyn RedoSource>>,
+    slots: &mut SlotTable,
+    page_id: PageId,
+    redo: Box<PendingRedo>,
+    version: &mut Version,
+) -> StorageResult<Arc<Page>> {
+    let source = source.expect("recovery set the redo source");
+    match materialize(store, &*source, page_id, &redo) {
+        Ok(page) => {
+            if let RedoBase::Slot(slot) = redo.base {
+                slots.release(slot);
+            }
+            Ok(Arc::new(page))
+        }
+        Err(e) => {
+            version.redo = Some(redo);
+            Err(e)
+        }
+    }
+}
+
 impl Inner {
     /// The body of the version `snapshot` sees, loaded from its slot if needed.
     fn body(
@@ -841,23 +886,10 @@ impl Inner {
         }
         let page = match version.redo.take() {
             Some(redo) => {
-                let source = self
-                    .redo_source
-                    .clone()
-                    .expect("recovery set the redo source");
-                match materialize(store, &*source, page_id, &redo) {
-                    Ok(page) => {
-                        if let RedoBase::Slot(slot) = redo.base {
-                            self.slots.release(slot);
-                        }
-                        self.stats.redone_pages += 1;
-                        Arc::new(page)
-                    }
-                    Err(e) => {
-                        version.redo = Some(redo);
-                        return Err(e);
-                    }
-                }
+                let source = self.redo_source.clone();
+                let page = apply_redo(store, source, &mut self.slots, page_id, redo, version)?;
+                self.stats.redone_pages += 1;
+                page
             }
             None => {
                 let slot = version

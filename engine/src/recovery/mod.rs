@@ -252,7 +252,7 @@ impl LogIndex {
             KIND_COMMIT => {
                 let commit = CommitRecord::decode(record.payload)
                     .ok_or_else(|| bad("malformed commit record".into()))?;
-                self.commit(h.lsn, commit.catalog_changed);
+                self.commit(h.lsn, commit.catalog_changed)?;
             }
             KIND_ABORT if record.payload.is_empty() => self.discard(),
             KIND_ABORT => return Err(bad("abort record with a payload".into())),
@@ -296,19 +296,27 @@ impl LogIndex {
         })
     }
 
-    fn commit(&mut self, lsn: Lsn, catalog_changed: bool) {
+    /// Keeps the open transaction's records. A page created or freed a second time is
+    /// corruption (page ids are never reused), reported at the offending record.
+    fn commit(&mut self, lsn: Lsn, catalog_changed: bool) -> StorageResult<()> {
         if let Some(txn) = self.open.take() {
-            self.created.extend(
-                txn.created
-                    .into_iter()
-                    .map(|(page, owner, at)| (page, (owner, at))),
-            );
-            self.freed.extend(txn.freed);
+            for (page, owner, at) in txn.created {
+                if self.created.contains_key(&page) || self.freed.contains_key(&page) {
+                    return Err(corrupt(at, format!("page {page} is created twice")));
+                }
+                self.created.insert(page, (owner, at));
+            }
+            for (page, at) in txn.freed {
+                if self.freed.insert(page, at).is_some() {
+                    return Err(corrupt(at, format!("page {page} is freed twice")));
+                }
+            }
             self.stats.records_replayed += (self.records.entries.len() - txn.records_from) as u64;
         }
         self.last_commit_lsn = lsn;
         self.catalog_commits += u64::from(catalog_changed);
         self.stats.transactions_committed += 1;
+        Ok(())
     }
 
     /// Takes back the open transaction's records: it did not commit.
@@ -327,8 +335,24 @@ impl LogIndex {
         let mut attached = BTreeSet::new();
         for (page, refs) in std::mem::take(&mut self.records).into_lists() {
             let Some(&first) = refs.first() else { continue };
-            if self.freed.contains_key(&page) {
+            if let Some(&freed_at) = self.freed.get(&page) {
+                // Changes before the free die with the page; one after it is corruption.
+                let last = *refs.last().expect("not empty");
+                if last > freed_at {
+                    return Err(corrupt(
+                        last,
+                        format!("the log changes page {page} after freeing it"),
+                    ));
+                }
                 continue;
+            }
+            if let Some(&(_, created_at)) = self.created.get(&page) {
+                if first < created_at {
+                    return Err(corrupt(
+                        first,
+                        format!("the log changes page {page} before creating it"),
+                    ));
+                }
             }
             let base = self.created.get(&page).map(|(owner, _)| *owner);
             pool.attach_redo(page, base, refs)
@@ -343,8 +367,20 @@ impl LogIndex {
             }
         }
         for (&page, &at) in &self.freed {
-            if !self.created.contains_key(&page) {
-                pool.remove_recovered(page).map_err(|e| corrupt(at, e))?;
+            match self.created.get(&page) {
+                None => pool.remove_recovered(page).map_err(|e| corrupt(at, e))?,
+                Some(&(_, created_at)) => {
+                    if pool.exists(page, Snapshot::Committed(Lsn::MAX)) {
+                        let detail = format!("page {page} is created again after the checkpoint");
+                        return Err(corrupt(created_at, detail));
+                    }
+                    if at < created_at {
+                        return Err(corrupt(
+                            at,
+                            format!("page {page} is freed before it is created"),
+                        ));
+                    }
+                }
             }
         }
         Ok(pages)
@@ -386,4 +422,179 @@ fn remove_stale_segments(env: &Env, dir: &Path, last: u64) -> StorageResult<u64>
             .map_err(|e| StorageError::io(&name, "remove", &e))?;
     }
     Ok(stale.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wal::format::RecordHeader;
+
+    /// A log index fed record by record, each at the next offset of segment 1.
+    struct Log {
+        index: LogIndex,
+        lsn: Lsn,
+    }
+
+    impl Log {
+        fn new() -> Log {
+            let manifest = Manifest {
+                database_id: 1,
+                sequence: 1,
+                wal_position: crate::wal::WalPosition {
+                    segment_no: 1,
+                    offset: 64,
+                    next_lsn: 1,
+                    crc_prev: 0,
+                },
+                next_page_id: FIRST_USER_PAGE_ID,
+                next_object_id: 1000,
+                catalog_epoch: 0,
+                last_commit_lsn: 0,
+                pages: BTreeMap::new(),
+            };
+            Log {
+                index: LogIndex::new(&manifest),
+                lsn: 0,
+            }
+        }
+
+        fn add(&mut self, txn_id: u64, kind: u8, payload: &[u8]) -> StorageResult<()> {
+            self.lsn += 1;
+            let record = WalRecordRef {
+                header: RecordHeader {
+                    kind,
+                    lsn: self.lsn,
+                    txn_id,
+                    durable_lsn: 0,
+                    crc_prev: 0,
+                },
+                payload,
+                segment_no: 1,
+                offset: 64 + 100 * self.lsn,
+            };
+            self.index.add(&record)
+        }
+
+        fn heap(&mut self, txn_id: u64, record: HeapRecord) -> StorageResult<()> {
+            let mut payload = Vec::new();
+            record.encode(&mut payload);
+            self.add(txn_id, record.kind(), &payload)
+        }
+
+        fn commit(&mut self, txn_id: u64) -> StorageResult<()> {
+            let commit = CommitRecord {
+                catalog_changed: false,
+            };
+            self.add(txn_id, KIND_COMMIT, &commit.encode())
+        }
+    }
+
+    const PAGE: PageId = FIRST_USER_PAGE_ID + 5;
+
+    fn init(page: PageId) -> HeapRecord {
+        HeapRecord::PageInit { page, owner: 2000 }
+    }
+
+    fn expect_corruption(result: StorageResult<()>, words: &str) {
+        match result {
+            Err(StorageError::Corruption { detail, .. }) => {
+                assert!(detail.contains(words), "{detail}")
+            }
+            other => panic!("expected corruption ({words}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_page_created_twice_is_corruption() {
+        let mut log = Log::new();
+        log.heap(1, init(PAGE)).unwrap();
+        log.commit(1).unwrap();
+        log.heap(2, init(PAGE)).unwrap();
+        expect_corruption(log.commit(2), "created twice");
+    }
+
+    #[test]
+    fn a_page_freed_twice_is_corruption() {
+        let mut log = Log::new();
+        log.heap(1, init(PAGE)).unwrap();
+        log.heap(1, HeapRecord::PageFree { page: PAGE }).unwrap();
+        log.commit(1).unwrap();
+        log.heap(2, HeapRecord::PageFree { page: PAGE }).unwrap();
+        expect_corruption(log.commit(2), "freed twice");
+    }
+
+    #[test]
+    fn a_change_after_the_free_is_corruption_one_before_is_not() {
+        let mut log = Log::new();
+        log.heap(1, init(PAGE)).unwrap();
+        log.heap(
+            1,
+            HeapRecord::Delete {
+                page: PAGE,
+                slot: 0,
+            },
+        )
+        .unwrap();
+        log.heap(1, HeapRecord::PageFree { page: PAGE }).unwrap();
+        log.commit(1).unwrap();
+        let pool = empty_pool();
+        log.index.attach(&pool).unwrap();
+
+        let mut log = Log::new();
+        log.heap(1, init(PAGE)).unwrap();
+        log.heap(1, HeapRecord::PageFree { page: PAGE }).unwrap();
+        log.commit(1).unwrap();
+        log.heap(
+            2,
+            HeapRecord::Delete {
+                page: PAGE,
+                slot: 0,
+            },
+        )
+        .unwrap();
+        log.commit(2).unwrap();
+        expect_corruption(log.index.attach(&empty_pool()).map(|_| ()), "after freeing");
+    }
+
+    #[test]
+    fn records_of_a_transaction_without_a_commit_are_not_indexed() {
+        let mut log = Log::new();
+        log.heap(1, init(PAGE)).unwrap();
+        log.commit(1).unwrap();
+        log.heap(
+            2,
+            HeapRecord::Delete {
+                page: PAGE,
+                slot: 0,
+            },
+        )
+        .unwrap();
+        // Transaction 3 starts without 2 committing: 2 was cut off.
+        log.heap(
+            3,
+            HeapRecord::SetNext {
+                page: PAGE,
+                next: 9,
+            },
+        )
+        .unwrap();
+        log.commit(3).unwrap();
+        log.index.discard();
+        assert_eq!(log.index.stats.transactions_discarded, 1);
+        assert_eq!(log.index.stats.records_replayed, 1);
+        let lists = std::mem::take(&mut log.index.records).into_lists();
+        assert_eq!(lists.len(), 1);
+        assert_eq!(lists[0].1.len(), 1, "only the committed SetNext");
+    }
+
+    fn empty_pool() -> BufferPool {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = Env::os();
+        let file = env
+            .vfs
+            .open(&tmp.path().join(IMAGE_FILE), OpenOptions::CREATE)
+            .unwrap();
+        let store = ImageStore::create(file, 1, Arc::new(Health::default())).unwrap();
+        BufferPool::open(store, BTreeMap::new(), 64).unwrap()
+    }
 }

@@ -144,8 +144,13 @@ const _: () = assert!(RECORD_HEADER_BYTES.is_multiple_of(RECORD_ALIGN));
 pub const KIND_END_OF_SEGMENT: u8 = 1;
 
 /// The space a record with `payload_len` bytes of payload occupies, padding included.
+/// Saturates instead of overflowing: readers call it on lengths read from disk before
+/// checking them against the file.
 pub fn record_size(payload_len: usize) -> usize {
-    (RECORD_HEADER_BYTES + payload_len).next_multiple_of(RECORD_ALIGN)
+    RECORD_HEADER_BYTES
+        .saturating_add(payload_len)
+        .checked_next_multiple_of(RECORD_ALIGN)
+        .unwrap_or(usize::MAX)
 }
 
 /// The fields of a record header.
