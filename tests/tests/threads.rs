@@ -72,6 +72,41 @@ fn concurrent_committers_share_fsyncs_and_lose_nothing() {
 }
 
 #[test]
+fn group_commit_on_a_real_disk_shares_syncs() {
+    // On a real file system syncs take time, and a flush leader gathers the committers
+    // coming back from the previous sync: commits must share flushes. (How many share is
+    // the benchmark's business; this checks the mechanism works at all.)
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(Env::os(), tmp.path(), Config::default()).unwrap();
+    let table = setup(&db);
+    let before = db.stats();
+    std::thread::scope(|s| {
+        for writer in 0..8 {
+            let (db, table) = (db.clone(), table.clone());
+            s.spawn(move || {
+                for seq in 0..100 {
+                    let mut tx = db.begin_write().unwrap();
+                    tx.insert(&table, &[Value::Int64(writer), Value::Int64(seq)])
+                        .unwrap();
+                    tx.commit().unwrap();
+                }
+            });
+        }
+    });
+    let after = db.stats();
+    let commits = after.commits - before.commits;
+    let flushes = after.wal_flushes - before.wal_flushes;
+    assert_eq!(commits, 800);
+    println!("{commits} commits in {flushes} flushes");
+    assert!(
+        flushes < commits,
+        "{commits} commits took {flushes} flushes"
+    );
+    let read = db.begin_read().unwrap();
+    assert_eq!(read.scan(&table).unwrap().len(), 800);
+}
+
+#[test]
 fn readers_never_see_half_a_transaction() {
     let (_disk, env) = sim_env(2);
     let db = Database::open(env, Path::new("/db"), Config::default()).unwrap();

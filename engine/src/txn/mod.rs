@@ -10,7 +10,7 @@
 pub mod record;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::catalog::{Catalog, CatalogLog, CatalogMutator, ObjectId};
@@ -81,6 +81,10 @@ pub struct TxnManager {
     health: Arc<Health>,
     write_busy: Mutex<bool>,
     write_released: Condvar,
+    /// Writers blocked in `begin_write`, and whether a writer (not a fence) holds the
+    /// lock: the commits about to follow, which a flush leader may wait to include.
+    writers_waiting: AtomicUsize,
+    writer_active: AtomicBool,
     allocators: Mutex<Allocators>,
     /// Committed catalog versions, by commit LSN, oldest first.
     catalogs: Mutex<Vec<(Lsn, Arc<Catalog>)>>,
@@ -114,6 +118,8 @@ impl TxnManager {
             health,
             write_busy: Mutex::new(false),
             write_released: Condvar::new(),
+            writers_waiting: AtomicUsize::new(0),
+            writer_active: AtomicBool::new(false),
             allocators: Mutex::new(allocators),
             catalogs: Mutex::new(vec![(0, Arc::new(catalog))]),
             snapshots: Mutex::new(BTreeMap::new()),
@@ -179,7 +185,15 @@ impl TxnManager {
         let mut busy = self.write_busy.lock().expect("write lock");
         assert!(*busy, "releasing a write lock nobody holds");
         *busy = false;
+        self.writer_active.store(false, Ordering::Release);
         self.write_released.notify_one();
+    }
+
+    /// Writers whose commits may follow soon: those waiting for the write lock and the
+    /// one holding it.
+    fn writers_pending(&self) -> usize {
+        self.writers_waiting.load(Ordering::Acquire)
+            + usize::from(self.writer_active.load(Ordering::Acquire))
     }
 
     /// Begins a write transaction, waiting for the current writer to finish.
@@ -188,14 +202,20 @@ impl TxnManager {
         clock: &dyn crate::env::Clock,
     ) -> StorageResult<WriteContext> {
         self.health.check()?;
+        self.writers_waiting.fetch_add(1, Ordering::AcqRel);
         self.acquire_write(&self.stats.write_lock_wait_ns, clock);
+        self.writer_active.store(true, Ordering::Release);
+        self.writers_waiting.fetch_sub(1, Ordering::AcqRel);
         Ok(self.start_write())
     }
 
     /// Begins a write transaction if no other is active.
     pub fn try_begin_write(self: &Arc<Self>) -> StorageResult<Option<WriteContext>> {
         self.health.check()?;
-        Ok(self.try_acquire_write().then(|| self.start_write()))
+        Ok(self.try_acquire_write().then(|| {
+            self.writer_active.store(true, Ordering::Release);
+            self.start_write()
+        }))
     }
 
     fn start_write(self: &Arc<Self>) -> WriteContext {
@@ -473,7 +493,9 @@ impl WriteContext {
         manager.last_commit_lsn.store(lsn, Ordering::Release);
         manager.release_write();
         if !manager.planted.ack_before_fsync {
-            manager.wal.flush(lsn)?;
+            manager
+                .wal
+                .flush_commit(lsn, &|| manager.writers_pending())?;
         }
         manager.stats.commits.fetch_add(1, Ordering::Relaxed);
         manager.prune();

@@ -76,8 +76,11 @@ pub struct Wal {
     io: Mutex<IoState>,
     /// Whether a flush leader is writing and syncing; committers whose records it may
     /// cover wait on `flushed` instead of queueing for the I/O lock.
-    flushing: Mutex<bool>,
+    flushing: Mutex<FlushState>,
     flushed: Condvar,
+    /// Signalled when a committer joins a leader's group: a leader gathering its group
+    /// (`flush_commit`) re-counts then.
+    arrived: Condvar,
     /// Every record with an LSN below this is durable.
     durable_lsn: AtomicU64,
     pub stats: WalStats,
@@ -90,6 +93,17 @@ impl std::fmt::Debug for Wal {
             .field("durable_lsn", &self.durable_lsn.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
+}
+
+/// Group commit bookkeeping, under `Wal::flushing`.
+#[derive(Default)]
+struct FlushState {
+    /// A leader is gathering, writing or syncing.
+    leading: bool,
+    /// Committers that joined the current leader's group (they wait for its sync).
+    joined: usize,
+    /// How many commits the previous leader's sync covered (itself included).
+    last_group: usize,
 }
 
 struct AppendState {
@@ -183,8 +197,9 @@ impl Wal {
                 files: BTreeMap::new(),
                 unsynced: BTreeSet::new(),
             }),
-            flushing: Mutex::new(false),
+            flushing: Mutex::new(FlushState::default()),
             flushed: Condvar::new(),
+            arrived: Condvar::new(),
             durable_lsn: AtomicU64::new(position.next_lsn),
             stats: WalStats::default(),
         }
@@ -358,23 +373,71 @@ impl Wal {
     /// Waiters never queue behind each other for the I/O lock just to learn that they
     /// were covered, which would let a lone late committer's fsync delay them all.
     pub fn flush(&self, lsn: Lsn) -> StorageResult<()> {
-        let mut flushing = self.flushing.lock().expect("wal flush state lock");
+        self.flush_inner(lsn, None)
+    }
+
+    /// `flush` for a commit, which as a leader first gathers its group: committers in a
+    /// steady stream come back at about the same moment after the sync that covered
+    /// them, so a leader that syncs at once takes only the first few and leaves the rest
+    /// for the next sync. It waits until as many have joined as joined the previous group,
+    /// or as many as `siblings` says are on their way (writers queued for the write lock
+    /// or holding it). Each wait is at most half the average sync time (a longer wait
+    /// costs more than the sync it saves), none happens before the first sync has been
+    /// timed, and the first wait that times out ends the gathering, so a stream that
+    /// thins out pays one short wait and then none: a lone committer pays only its sync.
+    pub fn flush_commit(&self, lsn: Lsn, siblings: &dyn Fn() -> usize) -> StorageResult<()> {
+        self.flush_inner(lsn, Some(siblings))
+    }
+
+    fn flush_inner(&self, lsn: Lsn, siblings: Option<&dyn Fn() -> usize>) -> StorageResult<()> {
+        let mut state = self.flushing.lock().expect("wal flush state lock");
         loop {
             if self.durable_lsn() > lsn {
                 return Ok(());
             }
             self.health.check()?;
-            if !*flushing {
+            if !state.leading {
                 break;
             }
-            flushing = self.flushed.wait(flushing).expect("wal flush state lock");
+            // Joining the leader's group (it may be gathering one).
+            state.joined += 1;
+            self.arrived.notify_all();
+            state = self.flushed.wait(state).expect("wal flush state lock");
         }
-        *flushing = true;
-        drop(flushing);
+        state.leading = true;
+        state.joined = 0;
+        let wait = std::time::Duration::from_nanos(self.group_wait_ns());
+        let expected = match siblings {
+            Some(siblings) if !wait.is_zero() => siblings().max(state.last_group.saturating_sub(1)),
+            _ => 0,
+        };
+        while state.joined < expected {
+            let (guard, timeout) = self
+                .arrived
+                .wait_timeout(state, wait)
+                .expect("wal flush state lock");
+            state = guard;
+            if timeout.timed_out() {
+                break;
+            }
+        }
+        // Everyone who joined so far appended before this point: the flush covers them.
+        state.last_group = state.joined + 1;
+        drop(state);
         let result = self.lead_flush();
-        *self.flushing.lock().expect("wal flush state lock") = false;
+        self.flushing.lock().expect("wal flush state lock").leading = false;
         self.flushed.notify_all();
         result
+    }
+
+    /// How long a leader waits for each sibling: half the average flush so far, at most
+    /// 1 ms; 0 before any flush was timed.
+    fn group_wait_ns(&self) -> u64 {
+        let flushes = self.stats.flushes.load(Ordering::Relaxed);
+        if flushes == 0 {
+            return 0;
+        }
+        (self.stats.flush_ns_total.load(Ordering::Relaxed) / flushes / 2).min(1_000_000)
     }
 
     /// Writes out and syncs everything appended so far (the leader's part of a flush).
