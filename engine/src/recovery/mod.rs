@@ -101,7 +101,11 @@ pub fn recover(
     }
     index.discard();
     let end = scanner.end();
-    sync_segments(env, dir, manifest.wal_position.segment_no, end.segment_no)?;
+    sync_segments(
+        env,
+        dir,
+        scanner.segments_to_sync(manifest.wal_position.segment_no),
+    )?;
     let stale_segments_removed = remove_stale_segments(env, dir, end.segment_no)?;
     let wal = Wal::open_at(
         env.vfs.clone(),
@@ -395,10 +399,12 @@ fn corrupt(at: RedoRef, detail: String) -> StorageError {
     )
 }
 
-/// Syncs the segments recovery read: a process crash can leave records in the page cache
-/// that are not yet on disk, and recovery is about to expose them as committed.
-fn sync_segments(env: &Env, dir: &Path, first: u64, last: u64) -> StorageResult<()> {
-    for segment_no in first..=last {
+/// Syncs the segments that may hold records never synced: a process crash can leave
+/// records in the page cache that are not yet on disk, and recovery is about to expose
+/// them as committed. (Segments the log itself proves durable are skipped: on a busy
+/// disk each sync can cost milliseconds.)
+fn sync_segments(env: &Env, dir: &Path, segments: Vec<u64>) -> StorageResult<()> {
+    for segment_no in segments {
         let name = segment_file_name(segment_no);
         let file = env
             .vfs

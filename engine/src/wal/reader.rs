@@ -13,6 +13,7 @@
 //! records, written after the last record that could vouch for them, looks exactly like a
 //! torn write and is treated as one. docs/TESTING.md says how the simulator models this.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -136,6 +137,11 @@ pub struct WalScanner {
     segment: SegmentWindow,
     position: WalPosition,
     done: bool,
+    /// The first LSN of every segment entered after the first one.
+    segment_first_lsns: BTreeMap<u64, Lsn>,
+    /// The largest `durable_lsn` of the records read: every record below it had been
+    /// synced when it was written.
+    durable_below: Lsn,
 }
 
 impl WalScanner {
@@ -163,12 +169,32 @@ impl WalScanner {
             segment,
             position: start,
             done: false,
+            segment_first_lsns: BTreeMap::new(),
+            durable_below: 0,
         })
     }
 
     /// The position after the last valid record returned so far: where appending resumes.
     pub fn end(&self) -> WalPosition {
         self.position
+    }
+
+    /// The segments from `first` to the end of the log that may hold records that were
+    /// never synced, which recovery must sync before exposing them. A segment all of
+    /// whose records (its end-of-segment marker included) lie below a later record's
+    /// `durable_lsn` was synced in the life that wrote them and is skipped; the last one
+    /// is always included.
+    pub fn segments_to_sync(&self, first: u64) -> Vec<u64> {
+        let last = self.position.segment_no;
+        (first..=last)
+            .filter(|s| {
+                *s == last
+                    || self
+                        .segment_first_lsns
+                        .get(&(s + 1))
+                        .is_none_or(|&next_first| next_first > self.durable_below)
+            })
+            .collect()
     }
 
     /// The next record of the chain, `None` at a torn or clean end, an error if the end is
@@ -181,6 +207,7 @@ impl WalScanner {
                 self.check_end_is_tail()?;
                 return Ok(None);
             };
+            self.durable_below = self.durable_below.max(header.durable_lsn);
             if header.kind == KIND_END_OF_SEGMENT {
                 if !self.enter_next_segment(header.lsn, crc)? {
                     self.done = true;
@@ -281,6 +308,7 @@ impl WalScanner {
             return Ok(false);
         }
         self.segment = next.expect("valid implies present");
+        self.segment_first_lsns.insert(next_no, expected_first);
         self.position = WalPosition {
             segment_no: next_no,
             offset: SEGMENT_HEADER_BYTES as u64,
@@ -555,6 +583,37 @@ mod tests {
         assert!(lsns
             .windows(2)
             .all(|w| w[1] == w[0] + 1 || w[1] == w[0] + 2));
+    }
+
+    #[test]
+    fn only_segments_that_may_hold_unsynced_records_are_synced_by_recovery() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (env, wal) = small_wal(tmp.path());
+        // Every record flushed on its own: each later record vouches for the earlier ones.
+        for i in 0..100u64 {
+            let lsn = wal.append(16, i + 1, &[i as u8; 3000]).unwrap();
+            wal.flush(lsn).unwrap();
+        }
+        // Then a tail written out but never synced, spanning rotations.
+        for i in 100..200u64 {
+            wal.append(16, i + 1, &[i as u8; 3000]).unwrap();
+        }
+        // The WAL is left unflushed: what its buffer wrote out stays in the files, unsynced.
+        let start = WalPosition {
+            segment_no: 1,
+            offset: SEGMENT_HEADER_BYTES as u64,
+            next_lsn: 1,
+            crc_prev: 0,
+        };
+        let mut scanner = WalScanner::new(env.vfs.clone(), tmp.path(), 7, start).unwrap();
+        while scanner.next_record().unwrap().is_some() {}
+        let end = scanner.end().segment_no;
+        assert!(end > 6, "{end}");
+        let to_sync = scanner.segments_to_sync(1);
+        // The synced prefix is skipped, the unsynced tail and the last segment are not.
+        assert!(to_sync[0] > 1, "{to_sync:?}");
+        assert_eq!(to_sync, (to_sync[0]..=end).collect::<Vec<_>>());
+        drop(wal);
     }
 
     #[test]
