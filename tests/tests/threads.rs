@@ -42,17 +42,13 @@ fn setup(db: &Database) -> Table {
     table
 }
 
-#[test]
-fn concurrent_committers_share_fsyncs_and_lose_nothing() {
-    let (_disk, env) = sim_env(1);
-    let db = Database::open(env, Path::new("/db"), Config::default()).unwrap();
-    let table = setup(&db);
-    let before = db.stats();
+/// Eight threads, each committing `per_thread` single-row transactions.
+fn commit_rows_from_8_threads(db: &Database, table: &Table, per_thread: i64) {
     std::thread::scope(|s| {
         for writer in 0..8 {
             let (db, table) = (db.clone(), table.clone());
             s.spawn(move || {
-                for seq in 0..50 {
+                for seq in 0..per_thread {
                     let mut tx = db.begin_write().unwrap();
                     tx.insert(&table, &[Value::Int64(writer), Value::Int64(seq)])
                         .unwrap();
@@ -61,6 +57,15 @@ fn concurrent_committers_share_fsyncs_and_lose_nothing() {
             });
         }
     });
+}
+
+#[test]
+fn concurrent_committers_share_fsyncs_and_lose_nothing() {
+    let (_disk, env) = sim_env(1);
+    let db = Database::open(env, Path::new("/db"), Config::default()).unwrap();
+    let table = setup(&db);
+    let before = db.stats();
+    commit_rows_from_8_threads(&db, &table, 50);
     let after = db.stats();
     let commits = after.commits - before.commits;
     assert_eq!(commits, 400);
@@ -80,19 +85,7 @@ fn group_commit_on_a_real_disk_shares_syncs() {
     let db = Database::open(Env::os(), tmp.path(), Config::default()).unwrap();
     let table = setup(&db);
     let before = db.stats();
-    std::thread::scope(|s| {
-        for writer in 0..8 {
-            let (db, table) = (db.clone(), table.clone());
-            s.spawn(move || {
-                for seq in 0..100 {
-                    let mut tx = db.begin_write().unwrap();
-                    tx.insert(&table, &[Value::Int64(writer), Value::Int64(seq)])
-                        .unwrap();
-                    tx.commit().unwrap();
-                }
-            });
-        }
-    });
+    commit_rows_from_8_threads(&db, &table, 100);
     let after = db.stats();
     let commits = after.commits - before.commits;
     let flushes = after.wal_flushes - before.wal_flushes;

@@ -497,6 +497,13 @@ mod tests {
 
     const PAGE: PageId = FIRST_USER_PAGE_ID + 5;
 
+    fn delete() -> HeapRecord {
+        HeapRecord::Delete {
+            page: PAGE,
+            slot: 0,
+        }
+    }
+
     fn init(page: PageId) -> HeapRecord {
         HeapRecord::PageInit { page, owner: 2000 }
     }
@@ -533,14 +540,7 @@ mod tests {
     fn a_change_after_the_free_is_corruption_one_before_is_not() {
         let mut log = Log::new();
         log.heap(1, init(PAGE)).unwrap();
-        log.heap(
-            1,
-            HeapRecord::Delete {
-                page: PAGE,
-                slot: 0,
-            },
-        )
-        .unwrap();
+        log.heap(1, delete()).unwrap();
         log.heap(1, HeapRecord::PageFree { page: PAGE }).unwrap();
         log.commit(1).unwrap();
         let pool = empty_pool();
@@ -550,14 +550,7 @@ mod tests {
         log.heap(1, init(PAGE)).unwrap();
         log.heap(1, HeapRecord::PageFree { page: PAGE }).unwrap();
         log.commit(1).unwrap();
-        log.heap(
-            2,
-            HeapRecord::Delete {
-                page: PAGE,
-                slot: 0,
-            },
-        )
-        .unwrap();
+        log.heap(2, delete()).unwrap();
         log.commit(2).unwrap();
         expect_corruption(log.index.attach(&empty_pool()).map(|_| ()), "after freeing");
     }
@@ -567,14 +560,7 @@ mod tests {
         let mut log = Log::new();
         log.heap(1, init(PAGE)).unwrap();
         log.commit(1).unwrap();
-        log.heap(
-            2,
-            HeapRecord::Delete {
-                page: PAGE,
-                slot: 0,
-            },
-        )
-        .unwrap();
+        log.heap(2, delete()).unwrap();
         // Transaction 3 starts without 2 committing: 2 was cut off.
         log.heap(
             3,
