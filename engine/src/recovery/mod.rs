@@ -32,11 +32,11 @@ use crate::checkpoint::manifest::Manifest;
 use crate::env::{Env, OpenOptions};
 use crate::health::Health;
 use crate::heap::record::HeapRecord;
-use crate::page::pool::RedoRef;
+use crate::page::pool::{RedoRef, RedoRun};
 use crate::page::{BufferPool, ImageStore, PageId, Snapshot, IMAGE_FILE};
 use crate::txn::record::{decode_id_alloc, CommitRecord, KIND_ABORT, KIND_COMMIT, KIND_ID_ALLOC};
 use crate::txn::Allocators;
-use crate::wal::format::segment_file_name;
+use crate::wal::format::{record_size, segment_file_name};
 use crate::wal::reader::{later_segments, WalRecordRef, WalScanner};
 use crate::wal::{Wal, WalConfig};
 use crate::{Lsn, StorageError, StorageResult};
@@ -145,28 +145,34 @@ pub fn recover(
 /// The transaction whose records the scan is reading.
 struct OpenTxn {
     txn_id: u64,
-    /// How many page records were indexed before its first: its own follow (a
-    /// transaction's records are contiguous), so taking them back is a truncation.
-    records_from: usize,
+    /// How many runs of page records were indexed before its first: its own follow (a
+    /// transaction's records are contiguous, and a run never spans two transactions), so
+    /// taking them back is a truncation.
+    runs_from: usize,
+    /// Its page records.
+    records: u64,
     created: Vec<(PageId, u64, RedoRef)>,
     freed: Vec<(PageId, RedoRef)>,
 }
 
-/// Each changed page's records, in log order. The scan appends every record to one
-/// array, tagged with its page's list number (consecutive records usually change the same
-/// page, so the last page's number is kept at hand and the map is consulted only when the
-/// page changes); the lists are cut out of it once, at the end, each allocated at its
-/// final size.
+/// Each changed page's records, in log order, as runs of records back to back. The scan
+/// appends every run to one array, tagged with its page's list number (consecutive records
+/// usually change the same page, so the last page's number is kept at hand and the map is
+/// consulted only when the page changes), and a record that directly follows the last run
+/// of its page extends it; the lists are cut out of the array once, at the end, each
+/// allocated at its final size.
 #[derive(Default)]
 struct PageRecords {
     pages: Vec<PageId>,
     by_page: BTreeMap<PageId, u32>,
     last: Option<(PageId, u32)>,
-    entries: Vec<(u32, RedoRef)>,
+    entries: Vec<(u32, RedoRun)>,
 }
 
 impl PageRecords {
-    fn push(&mut self, page: PageId, at: RedoRef) {
+    /// Adds the record at `at`, `size` bytes long, which changes `page`. Runs from before
+    /// entry `floor` (those of earlier transactions) are never extended.
+    fn push(&mut self, page: PageId, at: RedoRef, size: u32, floor: usize) {
         let list = match self.last {
             Some((last, list)) if last == page => list,
             _ => {
@@ -179,17 +185,31 @@ impl PageRecords {
                 list
             }
         };
-        self.entries.push((list, at));
+        let end = at.offset.saturating_add(size);
+        let extendable = self.entries.len() > floor;
+        if let Some((last_list, run)) = self.entries.last_mut().filter(|_| extendable) {
+            if *last_list == list && run.end() == at {
+                run.end = end;
+                run.count += 1;
+                return;
+            }
+        }
+        let run = RedoRun {
+            first: at,
+            end,
+            count: 1,
+        };
+        self.entries.push((list, run));
     }
 
     /// Each page's records, in log order; pages whose records were all taken back have
     /// an empty list.
-    fn into_lists(self) -> Vec<(PageId, Vec<RedoRef>)> {
+    fn into_lists(self) -> Vec<(PageId, Vec<RedoRun>)> {
         let mut counts = vec![0usize; self.pages.len()];
         for &(list, _) in &self.entries {
             counts[list as usize] += 1;
         }
-        let mut lists: Vec<(PageId, Vec<RedoRef>)> = self
+        let mut lists: Vec<(PageId, Vec<RedoRun>)> = self
             .pages
             .iter()
             .zip(counts)
@@ -270,13 +290,15 @@ impl LogIndex {
                 let heap = HeapRecord::decode(kind, record.payload)
                     .ok_or_else(|| bad(format!("unknown record kind {kind}")))?
                     .map_err(bad)?;
-                self.add_heap(h.txn_id, &heap, at);
+                // A record is at most a segment long, and a segment at most 4 GiB.
+                let size = record_size(record.payload.len()) as u32;
+                self.add_heap(h.txn_id, &heap, at, size);
             }
         }
         Ok(())
     }
 
-    fn add_heap(&mut self, txn_id: u64, heap: &HeapRecord<&[u8]>, at: RedoRef) {
+    fn add_heap(&mut self, txn_id: u64, heap: &HeapRecord<&[u8]>, at: RedoRef, size: u32) {
         match *heap {
             HeapRecord::PageInit { page, owner } => {
                 self.open_txn(txn_id).created.push((page, owner, at));
@@ -284,17 +306,20 @@ impl LogIndex {
             }
             HeapRecord::PageFree { page } => self.open_txn(txn_id).freed.push((page, at)),
             _ => {
-                self.open_txn(txn_id);
-                self.records.push(heap.page(), at);
+                let txn = self.open_txn(txn_id);
+                txn.records += 1;
+                let floor = txn.runs_from;
+                self.records.push(heap.page(), at, size, floor);
             }
         }
     }
 
     fn open_txn(&mut self, txn_id: u64) -> &mut OpenTxn {
-        let records_from = self.records.entries.len();
+        let runs_from = self.records.entries.len();
         self.open.get_or_insert_with(|| OpenTxn {
             txn_id,
-            records_from,
+            runs_from,
+            records: 0,
             created: Vec::new(),
             freed: Vec::new(),
         })
@@ -315,7 +340,7 @@ impl LogIndex {
                     return Err(corrupt(at, format!("page {page} is freed twice")));
                 }
             }
-            self.stats.records_replayed += (self.records.entries.len() - txn.records_from) as u64;
+            self.stats.records_replayed += txn.records;
         }
         self.last_commit_lsn = lsn;
         self.catalog_commits += u64::from(catalog_changed);
@@ -326,7 +351,7 @@ impl LogIndex {
     /// Takes back the open transaction's records: it did not commit.
     fn discard(&mut self) {
         if let Some(txn) = self.open.take() {
-            self.records.entries.truncate(txn.records_from);
+            self.records.entries.truncate(txn.runs_from);
             self.stats.transactions_discarded += 1;
         }
     }
@@ -337,14 +362,16 @@ impl LogIndex {
     fn attach(&mut self, pool: &BufferPool) -> StorageResult<u64> {
         let mut pages = 0;
         let mut attached = BTreeSet::new();
-        for (page, refs) in std::mem::take(&mut self.records).into_lists() {
-            let Some(&first) = refs.first() else { continue };
+        for (page, runs) in std::mem::take(&mut self.records).into_lists() {
+            let Some(first) = runs.first().map(|run| run.first) else {
+                continue;
+            };
             if let Some(&freed_at) = self.freed.get(&page) {
-                // Changes before the free die with the page; one after it is corruption.
-                let last = *refs.last().expect("not empty");
-                if last > freed_at {
+                // Changes before the free die with the page; one after it is corruption
+                // (reported at the first such run: the free record is in no run).
+                if let Some(after) = runs.iter().find(|run| run.first > freed_at) {
                     return Err(corrupt(
-                        last,
+                        after.first,
                         format!("the log changes page {page} after freeing it"),
                     ));
                 }
@@ -359,7 +386,7 @@ impl LogIndex {
                 }
             }
             let base = self.created.get(&page).map(|(owner, _)| *owner);
-            pool.attach_redo(page, base, refs)
+            pool.attach_redo(page, base, runs)
                 .map_err(|e| corrupt(first, e))?;
             attached.insert(page);
             pages += 1;
@@ -435,10 +462,11 @@ mod tests {
     use super::*;
     use crate::wal::format::RecordHeader;
 
-    /// A log index fed record by record, each at the next offset of segment 1.
+    /// A log index fed record by record, back to back in segment 1.
     struct Log {
         index: LogIndex,
         lsn: Lsn,
+        offset: u64,
     }
 
     impl Log {
@@ -461,6 +489,7 @@ mod tests {
             Log {
                 index: LogIndex::new(&manifest),
                 lsn: 0,
+                offset: 64,
             }
         }
 
@@ -476,8 +505,9 @@ mod tests {
                 },
                 payload,
                 segment_no: 1,
-                offset: 64 + 100 * self.lsn,
+                offset: self.offset,
             };
+            self.offset += record_size(payload.len()) as u64;
             self.index.add(&record)
         }
 
@@ -577,6 +607,36 @@ mod tests {
         let lists = std::mem::take(&mut log.index.records).into_lists();
         assert_eq!(lists.len(), 1);
         assert_eq!(lists[0].1.len(), 1, "only the committed SetNext");
+        assert_eq!(
+            lists[0].1[0].count, 1,
+            "not run together with the cut-off delete"
+        );
+    }
+
+    #[test]
+    fn back_to_back_records_of_a_page_form_one_run_within_a_transaction() {
+        let mut log = Log::new();
+        log.heap(1, init(PAGE)).unwrap();
+        let first = log.offset;
+        for _ in 0..3 {
+            log.heap(1, delete()).unwrap();
+        }
+        let end = log.offset;
+        log.heap(1, init(PAGE + 1)).unwrap();
+        log.heap(1, delete()).unwrap();
+        log.commit(1).unwrap();
+        // The commit record separates transaction 2's delete from transaction 1's.
+        log.heap(2, delete()).unwrap();
+        log.commit(2).unwrap();
+        assert_eq!(log.index.stats.records_replayed, 5);
+        let lists = std::mem::take(&mut log.index.records).into_lists();
+        assert_eq!(lists.len(), 1);
+        let runs = &lists[0].1;
+        assert_eq!(runs.len(), 3, "{runs:?}");
+        assert_eq!(u64::from(runs[0].first.offset), first);
+        assert_eq!(u64::from(runs[0].end), end);
+        assert_eq!(runs[0].count, 3);
+        assert_eq!((runs[1].count, runs[2].count), (1, 1));
     }
 
     fn empty_pool() -> BufferPool {

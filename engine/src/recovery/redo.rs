@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::env::{File, Vfs};
 use crate::heap::record::HeapRecord;
-use crate::page::pool::{RedoRef, RedoSource};
+use crate::page::pool::{RedoRef, RedoRun, RedoSource};
 use crate::page::Page;
 use crate::wal::format::{
     decode_record, record_size, segment_file_name, RECORD_HEADER_BYTES, REC_LEN_OFFSET,
@@ -52,19 +52,38 @@ impl WalRedo {
 }
 
 impl RedoSource for WalRedo {
-    fn redo(&self, page: &mut Page, records: &[RedoRef]) -> StorageResult<()> {
+    fn redo(&self, page: &mut Page, runs: &[RedoRun]) -> StorageResult<()> {
         let mut cache = self.cache.lock().expect("redo cache lock");
         let mut direct = Vec::new();
-        for r in records {
-            let bytes = cache.record(&*self.vfs, &self.dir, *r, &mut direct)?;
-            apply(page, *r, bytes)?;
+        for run in runs {
+            let mut at = run.first;
+            for _ in 0..run.count {
+                let bytes = cache.record(&*self.vfs, &self.dir, at, &mut direct)?;
+                let size = apply(page, at, bytes)?;
+                at.offset = u32::try_from(u64::from(at.offset) + size as u64)
+                    .map_err(|_| corrupt(at, "WAL run to redo runs past 4 GiB".into()))?;
+            }
+            if at != run.end() {
+                return Err(corrupt(
+                    run.first,
+                    format!(
+                        "WAL run to redo of {} records ends at offset {}, not {}",
+                        run.count, at.offset, run.end
+                    ),
+                ));
+            }
         }
         Ok(())
     }
 }
 
-/// Checks and applies one record's bytes to `page`.
-fn apply(page: &mut Page, at: RedoRef, bytes: &[u8]) -> StorageResult<()> {
+fn corrupt(at: RedoRef, detail: String) -> StorageError {
+    let name = segment_file_name(u64::from(at.segment_no));
+    StorageError::corruption(&name, u64::from(at.offset), detail)
+}
+
+/// Checks and applies one record's bytes to `page`; returns the record's size.
+fn apply(page: &mut Page, at: RedoRef, bytes: &[u8]) -> StorageResult<usize> {
     let name = segment_file_name(u64::from(at.segment_no));
     let bad = |detail: String| StorageError::corruption(&name, u64::from(at.offset), detail);
     let record = decode_record(bytes)
@@ -88,7 +107,7 @@ fn apply(page: &mut Page, at: RedoRef, bytes: &[u8]) -> StorageResult<()> {
     if page.lsn() < record.header.lsn {
         heap.apply(record.header.lsn, page).map_err(bad)?;
     }
-    Ok(())
+    Ok(record_size(record.payload.len()))
 }
 
 impl Windows {
