@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::disk::{CrashKind, CrashReport, HaltPlan, SimDisk};
 use crate::plan::{Plan, Step, TxnOp};
-use crate::runner::{read_state, Outcome, RunOptions, RunReport, Runner, Stop};
+use crate::runner::{read_state, RunOptions, RunReport, Runner, Stop};
 use crate::scenario::RunConfig;
 use crate::seed::{below, chance, stream, substream, Stream};
 
@@ -161,21 +161,7 @@ pub fn run(config: &RunConfig, options: RunOptions, lives: u64) -> RunReport {
     let mut runner = std::mem::replace(&mut *shared.runner(), Runner::new(config, options));
     runner.held = [None, None];
     runner.db = None;
-    let outcome = match stop {
-        None => Outcome::Passed,
-        Some(Stop::Detected(d)) => Outcome::DetectedCorruption(d),
-        Some(Stop::Failed(f)) => Outcome::Failed(f),
-    };
-    runner.trace.event(format!("outcome {outcome:?}"));
-    runner.collect_disk_counters();
-    RunReport {
-        seed: config.seed,
-        trace_hash: runner.trace.hash(),
-        trace_events: runner.trace.events(),
-        trace_tail: runner.trace.tail(),
-        counters: runner.counters,
-        outcome,
-    }
+    runner.report(config, stop)
 }
 
 async fn supervise(shared: Arc<Shared>, config: RunConfig, lives: u64) {

@@ -474,6 +474,17 @@ impl SimDisk {
         self.inner().clock = Some(clock);
     }
 
+    /// The engine's environment on this disk: `clock` for time, and randomness drawn from
+    /// `seed`'s engine stream.
+    #[must_use]
+    pub fn env(&self, clock: SimClock, seed: u64) -> kiln::env::Env {
+        kiln::env::Env {
+            vfs: Arc::new(self.clone()),
+            clock: Arc::new(clock),
+            random: Arc::new(crate::clock::SimRandom::from_master_seed(seed)),
+        }
+    }
+
     /// The faults currently injected.
     #[must_use]
     pub fn fault_config(&self) -> FaultConfig {

@@ -30,12 +30,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Display;
 use std::path::Path;
-use std::sync::Arc;
 
 use kiln::env::{DeviceConfig, Env};
 use kiln::{ColumnSpec, ColumnType, Database, ReadTxn, StorageError, TxnError, Value, WriteTxn};
 
-use crate::clock::{SimClock, SimRandom};
+use crate::clock::SimClock;
 use crate::disk::{CrashKind, FaultConfig, HaltPlan, SimDisk};
 use crate::plan::{AlterOp, ColType, CorruptTarget, Plan, Step, TxnOp};
 use crate::runner::{self, Outcome, RunOptions, RunReport};
@@ -567,11 +566,7 @@ impl Harness {
         );
         let clock = SimClock::new();
         disk.set_clock(clock.clone());
-        let env = Env {
-            vfs: Arc::new(disk.clone()),
-            clock: Arc::new(clock),
-            random: Arc::new(SimRandom::from_master_seed(setup.seed)),
-        };
+        let env = disk.env(clock, setup.seed);
         Harness {
             disk,
             env,
@@ -1946,11 +1941,7 @@ fn build_seed_database() -> SeedImages {
         FaultConfig::default(),
         stream(1, Stream::Faults),
     );
-    let env = Env {
-        vfs: Arc::new(disk.clone()),
-        clock: Arc::new(SimClock::new()),
-        random: Arc::new(SimRandom::from_master_seed(1)),
-    };
+    let env = disk.env(SimClock::new(), 1);
     let config = kiln::Config::default()
         .with_wal_segment_size_bytes(64 << 10)
         .with_cache_size_bytes(64 * kiln::PAGE_SIZE_BYTES as u64);

@@ -13,12 +13,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use kiln::env::{DeviceConfig, Env};
 use kiln::{Database, PlantedBugs, ReadTxn, StorageError, TxnError, WriteTxn};
 
-use crate::clock::{SimClock, SimRandom};
+use crate::clock::SimClock;
 use crate::disk::{CrashKind, CrashPointTarget, HaltPlan, SimDisk};
 use crate::model::{diff_rows, Model, ModelColumn, ModelState, ModelTable, TableKey};
 use crate::plan::{CorruptTarget, Plan, Step, TxnOp};
@@ -101,21 +100,8 @@ impl RunReport {
 /// Runs `plan` under `config`.
 pub fn run(config: &RunConfig, plan: &Plan, options: RunOptions) -> RunReport {
     let mut runner = Runner::new(config, options);
-    let outcome = match runner.run_plan(plan) {
-        Ok(()) => Outcome::Passed,
-        Err(Stop::Detected(d)) => Outcome::DetectedCorruption(d),
-        Err(Stop::Failed(f)) => Outcome::Failed(f),
-    };
-    runner.trace.event(format!("outcome {outcome:?}"));
-    runner.collect_disk_counters();
-    RunReport {
-        seed: config.seed,
-        trace_hash: runner.trace.hash(),
-        trace_events: runner.trace.events(),
-        trace_tail: runner.trace.tail(),
-        counters: runner.counters,
-        outcome,
-    }
+    let result = runner.run_plan(plan);
+    runner.report(config, result.err())
 }
 
 /// Why the runner stopped early.
@@ -163,6 +149,25 @@ pub(crate) struct Runner {
 pub(crate) type StepResult = Result<(), Stop>;
 
 impl Runner {
+    /// The report of a run that ended, passing or with `stop`.
+    pub(crate) fn report(mut self, config: &RunConfig, stop: Option<Stop>) -> RunReport {
+        let outcome = match stop {
+            None => Outcome::Passed,
+            Some(Stop::Detected(d)) => Outcome::DetectedCorruption(d),
+            Some(Stop::Failed(f)) => Outcome::Failed(f),
+        };
+        self.trace.event(format!("outcome {outcome:?}"));
+        self.collect_disk_counters();
+        RunReport {
+            seed: config.seed,
+            trace_hash: self.trace.hash(),
+            trace_events: self.trace.events(),
+            trace_tail: self.trace.tail(),
+            counters: self.counters,
+            outcome,
+        }
+    }
+
     pub(crate) fn new(config: &RunConfig, options: RunOptions) -> Runner {
         let device = DeviceConfig {
             sector_size_bytes: config.sector_size_bytes,
@@ -175,11 +180,7 @@ impl Runner {
         );
         let clock = SimClock::new();
         disk.set_clock(clock.clone());
-        let env = Env {
-            vfs: Arc::new(disk.clone()),
-            clock: Arc::new(clock),
-            random: Arc::new(SimRandom::from_master_seed(config.seed)),
-        };
+        let env = disk.env(clock, config.seed);
         let value_bytes_max = config.workload.value_bytes.high();
         Runner {
             config: config.clone(),

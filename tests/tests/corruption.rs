@@ -8,24 +8,19 @@
 //! checked exactly; the simulator's bit-flip scenario covers random placements.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use kiln::env::{DeviceConfig, Env};
 use kiln::{
     ColumnSpec, ColumnType, Config, Database, OpenError, StorageError, Table, TxnError, Value,
 };
-use kiln_sim::clock::{SimClock, SimRandom};
+use kiln_sim::clock::SimClock;
 use kiln_sim::disk::{CrashKind, FaultConfig, SimDisk};
 use kiln_sim::seed::{stream, Stream};
 
 const DIR: &str = "/db";
 
 fn env(disk: &SimDisk) -> Env {
-    Env {
-        vfs: Arc::new(disk.clone()),
-        clock: Arc::new(SimClock::new()),
-        random: Arc::new(SimRandom::from_master_seed(7)),
-    }
+    disk.env(SimClock::new(), 7)
 }
 
 fn new_disk() -> SimDisk {

@@ -14,13 +14,12 @@
 //! (engine/src/ddl/sql.rs), and the CLI's rendering (cli/tests).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use insta::assert_json_snapshot;
 use kiln::ddl::sql::Session;
-use kiln::env::{DeviceConfig, Env};
+use kiln::env::DeviceConfig;
 use kiln::{Config, Database, DdlCommand, DdlCommandResponse, Value};
-use kiln_sim::clock::{SimClock, SimRandom};
+use kiln_sim::clock::SimClock;
 use kiln_sim::disk::{FaultConfig, SimDisk};
 use kiln_sim::seed::{stream, Stream};
 
@@ -30,11 +29,7 @@ fn fresh_on(seed: u64) -> (SimDisk, Database) {
         FaultConfig::default(),
         stream(seed, Stream::Faults),
     );
-    let env = Env {
-        vfs: Arc::new(disk.clone()),
-        clock: Arc::new(SimClock::new()),
-        random: Arc::new(SimRandom::from_master_seed(seed)),
-    };
+    let env = disk.env(SimClock::new(), seed);
     let db =
         Database::open(env, Path::new("/db"), Config::default()).expect("open a fresh database");
     (disk, db)

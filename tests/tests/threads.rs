@@ -8,11 +8,11 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use kiln::env::{DeviceConfig, Env};
 use kiln::{ColumnSpec, ColumnType, Config, Database, Table, Value};
-use kiln_sim::clock::{SimClock, SimRandom};
+use kiln_sim::clock::SimClock;
 use kiln_sim::disk::{CrashKind, FaultConfig, SimDisk};
 use kiln_sim::seed::{stream, Stream};
 
@@ -22,11 +22,7 @@ fn sim_env(seed: u64) -> (SimDisk, Env) {
         FaultConfig::default(),
         stream(seed, Stream::Faults),
     );
-    let env = Env {
-        vfs: Arc::new(disk.clone()),
-        clock: Arc::new(SimClock::new()),
-        random: Arc::new(SimRandom::from_master_seed(seed)),
-    };
+    let env = disk.env(SimClock::new(), seed);
     (disk, env)
 }
 

@@ -94,6 +94,18 @@ pub struct DropSummary {
     pub pages_freed: u64,
 }
 
+impl DropSummary {
+    /// Counts a dependent's drop (which counts itself) into this one.
+    fn add(&mut self, dropped: DropSummary) {
+        self.databases += dropped.databases;
+        self.schemas += dropped.schemas;
+        self.tables += dropped.tables;
+        self.columns += dropped.columns;
+        self.indexes += dropped.indexes;
+        self.pages_freed += dropped.pages_freed;
+    }
+}
+
 /// A write transaction's working copy of the catalog, with the mutations it staged.
 #[derive(Debug)]
 pub struct CatalogMutator {
@@ -501,8 +513,7 @@ impl CatalogMutator {
         log: &mut dyn CatalogLog,
         table_id: ObjectId,
     ) -> StorageResult<DropSummary> {
-        let mut summary = self.drop_table_inner(pool, log, table_id)?;
-        summary.tables = 1;
+        let summary = self.drop_table_inner(pool, log, table_id)?;
         self.staged += 1;
         Ok(summary)
     }
@@ -513,7 +524,10 @@ impl CatalogMutator {
         log: &mut dyn CatalogLog,
         table_id: ObjectId,
     ) -> StorageResult<DropSummary> {
-        let mut summary = DropSummary::default();
+        let mut summary = DropSummary {
+            tables: 1,
+            ..DropSummary::default()
+        };
         let indexes: Vec<ObjectId> = self.catalog.indexes_of(table_id).map(|i| i.id).collect();
         for index in indexes {
             summary.pages_freed += self.drop_index_inner(pool, log, index)?;
@@ -567,11 +581,7 @@ impl CatalogMutator {
             tables.pop();
         }
         for table in tables {
-            let dropped = self.drop_table_inner(pool, log, table)?;
-            summary.tables += 1;
-            summary.columns += dropped.columns;
-            summary.indexes += dropped.indexes;
-            summary.pages_freed += dropped.pages_freed;
+            summary.add(self.drop_table_inner(pool, log, table)?);
             log.crash_point("ddl.drop.schema.table_dropped")?;
         }
         let schema = self
@@ -597,12 +607,7 @@ impl CatalogMutator {
         };
         let schemas: Vec<ObjectId> = self.catalog.schemas_of(database_id).map(|s| s.id).collect();
         for schema in schemas {
-            let dropped = self.drop_schema_inner(pool, log, schema)?;
-            summary.schemas += 1;
-            summary.tables += dropped.tables;
-            summary.columns += dropped.columns;
-            summary.indexes += dropped.indexes;
-            summary.pages_freed += dropped.pages_freed;
+            summary.add(self.drop_schema_inner(pool, log, schema)?);
             log.crash_point("ddl.drop.database.schema_dropped")?;
         }
         let database = self
